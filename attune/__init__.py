@@ -1,1 +1,6 @@
-"""attune's versioned API: Python stubs generated from protos/attune/v1 (`make protos`)."""
+"""attune: measure and serve LLM personalization.
+
+One import package: ``attune.v1`` (the API stubs generated from protos/attune/v1),
+``attune.services`` (the folder services/) and ``attune.orchestrator`` (the folder
+orchestrator/), mapped by setup.py.
+"""

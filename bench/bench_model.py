@@ -32,11 +32,11 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attune.services.common.net import free_port  # noqa: E402
+from attune.services.model.client import ModelClient, chat_request  # noqa: E402
+from attune.services.model.core import ModelService  # noqa: E402
+from attune.services.model.settings import ModelSettings  # noqa: E402
 from bench.report import print_ratios  # noqa: E402
-from services.common.net import free_port  # noqa: E402
-from services.model.client import ModelClient, chat_request  # noqa: E402
-from services.model.core import ModelService  # noqa: E402
-from services.model.settings import ModelSettings  # noqa: E402
 
 PROMPTS = [
     "Write a long story about a dragon who learns to cook.",
@@ -72,7 +72,7 @@ async def start_service(data_dir: Path, dtype: str) -> tuple[subprocess.Popen, M
     port = free_port()
     env = dict(os.environ, ATTUNE_DATA_DIR=str(data_dir), ATTUNE_MODEL_PORT=str(port), ATTUNE_MODEL_DTYPE=dtype,
                ATTUNE_LOG_LEVEL="warning")
-    proc = subprocess.Popen([sys.executable, "-m", "services.model"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "attune.services.model"], cwd=ROOT, env=env)
     client = ModelClient(f"127.0.0.1:{port}")
     await client.wait_ready(timeout_s=300)
     return proc, client

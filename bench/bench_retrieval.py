@@ -41,22 +41,21 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attune.services.common.cards import card_id  # noqa: E402
+from attune.services.common.embeddings import Embedder  # noqa: E402
+from attune.services.common.launch import serve_core  # noqa: E402
+from attune.services.common.logging import setup_logging  # noqa: E402
+from attune.services.common.net import free_port  # noqa: E402
+from attune.services.common.policy import PolicyConfig  # noqa: E402
+from attune.services.retrieval.client import RetrievalClient  # noqa: E402
+from attune.services.retrieval.core import RetrievalService, card_payload  # noqa: E402
+from attune.services.retrieval.rerank import card_text  # noqa: E402
+from attune.services.retrieval.settings import RetrievalSettings  # noqa: E402
+from attune.services.retrieval.store import CardPoint, EdgeCardStore, QdrantClientCardStore  # noqa: E402
+from attune.services.uservec.client import update_request  # noqa: E402
+from attune.services.uservec.core import UserVectorService  # noqa: E402
+from attune.services.uservec.settings import UserVecSettings  # noqa: E402
 from attune.v1 import common_pb2, retrieval_pb2  # noqa: E402
-from services.common.cards import card_id  # noqa: E402
-from services.common.embeddings import Embedder  # noqa: E402
-from services.common.logging import setup_logging  # noqa: E402
-from services.common.net import free_port  # noqa: E402
-from services.common.server import ServiceServer  # noqa: E402
-from services.retrieval.client import RetrievalClient  # noqa: E402
-from services.retrieval.core import RetrievalService, card_payload  # noqa: E402
-from services.retrieval.rerank import card_text  # noqa: E402
-from services.retrieval.settings import RetrievalSettings  # noqa: E402
-from services.retrieval.store import CardPoint, EdgeCardStore, QdrantClientCardStore  # noqa: E402
-from services.uservec.client import update_request  # noqa: E402
-from services.uservec.core import UserVectorService  # noqa: E402
-from services.uservec.servicer import SERVICE_NAME as USERVEC_SERVICE  # noqa: E402
-from services.uservec.servicer import register as register_uservec  # noqa: E402
-from services.uservec.settings import UserVecSettings  # noqa: E402
 
 err = Console(stderr=True)
 
@@ -200,7 +199,7 @@ async def bench(args) -> dict:
 
         # Known users for the policy: one REINFORCE step each gives them non-zero vectors.
         probe = [f"user-{u:05d}" for u in rng.choice(args.users, size=args.probe_users, replace=False)]
-        items = rng.standard_normal((4, settings.policy_dim)).astype(np.float32) / 16
+        items = rng.standard_normal((4, PolicyConfig().dim)).astype(np.float32) / 16
         await asyncio.gather(*[uservec.update_from_reward(update_request(u, 1.0, items, [0.25] * 4, [0]))
                                for u in probe + real_users])
 
@@ -240,8 +239,8 @@ async def bench(args) -> dict:
 
         # ---- the LLM rerank on a sample ---------------------------------------
         if args.rerank_queries:
-            from services.model.core import ModelService
-            from services.model.settings import ModelSettings
+            from attune.services.model.core import ModelService
+            from attune.services.model.settings import ModelSettings
 
             err.print("LLM rerank (SmolLM2, in process) ...")
             # The model service runs as its own process with every core; here it shares this one.
@@ -282,17 +281,14 @@ async def bench(args) -> dict:
 
         # ---- through gRPC: the service as its own process -------------------
         if args.grpc_queries:
-            err.print("through gRPC (python -m services.retrieval) ...")
-            uv_server = ServiceServer("uservec", UserVecSettings(port=0), register_uservec(uservec),
-                                      [USERVEC_SERVICE])
-            await uv_server.start()
-            await uv_server.set_ready(True)
+            err.print("through gRPC (python -m attune.services.retrieval) ...")
+            uv_server = await serve_core("uservec", uservec)
             port = free_port()
             env = dict(os.environ, ATTUNE_DATA_DIR=str(work), ATTUNE_RETRIEVAL_PORT=str(port),
                        ATTUNE_LOG_LEVEL="warning", ATTUNE_MODEL_TARGET="", ATTUNE_USERVEC_TARGET=uv_server.address,
                        ATTUNE_AUTH_TOKEN="")
             start = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "services.retrieval"], cwd=ROOT, env=env)
+            proc = subprocess.Popen([sys.executable, "-m", "attune.services.retrieval"], cwd=ROOT, env=env)
             try:
                 async with RetrievalClient(f"127.0.0.1:{port}") as client:
                     await wait_serving(client, proc)

@@ -28,12 +28,12 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attune.orchestrator.benchmark.experiment import parse_experiment  # noqa: E402
+from attune.orchestrator.benchmark.run import run_experiment  # noqa: E402
+from attune.services.common.net import free_port  # noqa: E402
+from attune.services.common.settings import CommonSettings, load  # noqa: E402
+from attune.services.model.client import ModelClient  # noqa: E402
 from bench.report import print_ratios  # noqa: E402
-from orchestrator.benchmark.experiment import parse_experiment  # noqa: E402
-from orchestrator.benchmark.run import run_experiment  # noqa: E402
-from services.common.net import free_port  # noqa: E402
-from services.common.settings import CommonSettings, load  # noqa: E402
-from services.model.client import ModelClient  # noqa: E402
 
 
 def experiment(args, concurrency: int):
@@ -60,7 +60,7 @@ async def bench(args) -> dict[str, float]:
     env = dict(os.environ, ATTUNE_MODEL_PORT=str(port), ATTUNE_MODEL_MAX_BATCH="8", ATTUNE_LOG_LEVEL="warning",
                ATTUNE_MODEL_BACKEND=args.backend)
     os.environ["ATTUNE_MODEL_TARGET"] = f"127.0.0.1:{port}"
-    proc = subprocess.Popen([args.model_python, "-m", "services.model"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([args.model_python, "-m", "attune.services.model"], cwd=ROOT, env=env)
     results: dict[str, list[float]] = {}
     try:
         async with ModelClient(os.environ["ATTUNE_MODEL_TARGET"]) as client:

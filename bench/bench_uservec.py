@@ -37,15 +37,15 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attune.services.common.logging import setup_logging  # noqa: E402
+from attune.services.common.net import free_port  # noqa: E402
+from attune.services.common.policy import PolicyConfig, policy  # noqa: E402
+from attune.services.uservec.client import UserVectorClient, update_request  # noqa: E402
+from attune.services.uservec.core import UserVectorService  # noqa: E402
+from attune.services.uservec.settings import UserVecSettings  # noqa: E402
+from attune.services.uservec.store import UserVecStore  # noqa: E402
 from attune.v1.uservec_pb2 import UpdateFromRewardRequest  # noqa: E402
 from bench.report import print_ratios  # noqa: E402
-from services.common.logging import setup_logging  # noqa: E402
-from services.common.net import free_port  # noqa: E402
-from services.common.policy import policy  # noqa: E402
-from services.uservec.client import UserVectorClient, update_request  # noqa: E402
-from services.uservec.core import UserVectorService  # noqa: E402
-from services.uservec.settings import UserVecSettings  # noqa: E402
-from services.uservec.store import UserVecStore  # noqa: E402
 
 CANDIDATES = 8
 
@@ -96,7 +96,7 @@ async def start_service(db_path: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = dict(os.environ, ATTUNE_USERVEC_DB_PATH=str(db_path), ATTUNE_USERVEC_PORT=str(port),
                ATTUNE_LOG_LEVEL="warning", ATTUNE_AUTH_TOKEN="")
-    proc = subprocess.Popen([sys.executable, "-m", "services.uservec"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "attune.services.uservec"], cwd=ROOT, env=env)
     async with UserVectorClient(f"127.0.0.1:{port}") as client:
         await client.wait_ready(timeout_s=60)
     return proc, port
@@ -105,10 +105,10 @@ async def start_service(db_path: Path) -> tuple[subprocess.Popen, int]:
 async def bench(args) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="bench-uservec-", dir=args.data_dir))
     settings = UserVecSettings()
-    reqs = requests(settings.policy_config())
+    reqs = requests(PolicyConfig())
     core = UserVectorService(settings.model_copy(update={"db_path": work / "inprocess.sqlite3"}), work)
     await core.start()
-    store = UserVecStore(work / "store.sqlite3", settings.dim)
+    store = UserVecStore(work / "store.sqlite3", PolicyConfig().dim)
     proc, port = await start_service(work / "service.sqlite3")
     clients = [UserVectorClient(f"127.0.0.1:{port}", timeout_s=30) for _ in range(8)]
     results: dict[str, list[float]] = {}

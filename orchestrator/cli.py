@@ -10,20 +10,21 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from services.common.errors import AttuneError
-from services.common.settings import CommonSettings, Peers, SettingsError, load
+from attune.services.common import registry
+from attune.services.common.errors import AttuneError
+from attune.services.common.settings import CommonSettings, SettingsError, load
 
 console = Console(stderr=True)
 
 
 def model_target() -> str:
-    return load(Peers).model_target
+    return registry.target("model")
 
 
 # ---- stack -----------------------------------------------------------------
 
 def cmd_up(args, common: CommonSettings) -> int:
-    from orchestrator.stack import LocalStack
+    from attune.orchestrator.stack import LocalStack
 
     with console.status("starting services and waiting for health (first start converts the model)..."):
         states = asyncio.run(LocalStack(common.data_dir).up(args.timeout))
@@ -32,7 +33,7 @@ def cmd_up(args, common: CommonSettings) -> int:
 
 
 def cmd_down(args, common: CommonSettings) -> int:
-    from orchestrator.stack import LocalStack
+    from attune.orchestrator.stack import LocalStack
 
     stopped = LocalStack(common.data_dir).down()
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -40,7 +41,7 @@ def cmd_down(args, common: CommonSettings) -> int:
 
 
 def cmd_status(args, common: CommonSettings) -> int:
-    from orchestrator.stack import LocalStack
+    from attune.orchestrator.stack import LocalStack
 
     states = asyncio.run(LocalStack(common.data_dir).status())
     _print_states(states)
@@ -51,33 +52,35 @@ def _print_states(states) -> None:
     table = Table("service", "address", "pid", "health", "log")
     for s in states:
         color = "green" if s.health == "SERVING" else "red"
-        table.add_row(s.spec.name, s.spec.target, str(s.pid or "-"), f"[{color}]{s.health}[/]", str(s.log))
+        table.add_row(s.spec.name, s.spec.default_target, str(s.pid or "-"), f"[{color}]{s.health}[/]", str(s.log))
     Console().print(table)
 
 
 # ---- chat ------------------------------------------------------------------
 
 async def _open_model(args, common: CommonSettings):
-    """The model service: a client of the running service, or (``--in-process``) the core itself."""
+    """Services holding the model: a client of the running service, or (``--in-process``) the core itself."""
+    from attune.orchestrator.memory import Services, open_in_process
+    from attune.services.common.launch import open_client
+
     if args.in_process:
-        from services.model.core import ModelService
-        from services.model.settings import ModelSettings
-
-        core = ModelService(load(ModelSettings), common.data_dir)
         with console.status("loading the model in process..."):
-            await core.start()
-        return core
-    from services.model.client import ModelClient
-
-    client = ModelClient(args.target, token=common.auth_token)
-    await client.wait_ready(timeout_s=args.connect_timeout)
-    return client
+            return await open_in_process(common, needs=())
+    opened = Services(open_client("model", common, args.target))
+    opened.stack.push_async_callback(opened.model.close)
+    try:
+        await opened.model.wait_ready(timeout_s=args.connect_timeout)
+    except BaseException:
+        await opened.close()
+        raise
+    return opened
 
 
 async def _chat(args, common: CommonSettings) -> int:
-    from services.model.client import chat_request
+    from attune.services.model.client import chat_request
 
-    model = await _open_model(args, common)
+    opened = await _open_model(args, common)
+    model = opened.model
     history: list[tuple[str, str]] = [("system", args.system)] if args.system else []
     inputs = iter([args.message]) if args.message else iter(_prompt, None)
     try:
@@ -95,7 +98,7 @@ async def _chat(args, common: CommonSettings) -> int:
             history.append(("assistant", reply))
         return 0
     finally:
-        await model.close()
+        await opened.close()
 
 
 def _prompt() -> str | None:
@@ -112,8 +115,8 @@ def cmd_chat(args, common: CommonSettings) -> int:
 
 async def _personalized_chat(args, common: CommonSettings) -> int:
     """A session with memory: preferences stated now shape replies in later sessions too."""
-    from orchestrator.memory import open_clients, open_in_process
-    from orchestrator.personalized import PersonalizedConfig, PersonalizedLLM
+    from attune.orchestrator.memory import open_clients, open_in_process
+    from attune.orchestrator.personalized import PersonalizedConfig, PersonalizedLLM
 
     if args.in_process:
         with console.status("loading the model, embedder and stores in process..."):
@@ -142,7 +145,7 @@ async def _personalized_chat(args, common: CommonSettings) -> int:
 # ---- demo ------------------------------------------------------------------
 
 def cmd_demo(args, common: CommonSettings) -> int:
-    from orchestrator.demo import run_demo
+    from attune.orchestrator.demo import run_demo
 
     return asyncio.run(run_demo(Path(args.output_dir), common, console))
 
@@ -155,7 +158,7 @@ RUN_FLAGS = ("n_profiles", "n_sessions", "max_turns", "conflict_share", "seed", 
 
 def experiment_from_args(args):
     """The experiment file (if given) with the flags on top, or the flags alone; validated."""
-    from orchestrator.benchmark.experiment import load_experiment, parse_experiment
+    from attune.orchestrator.benchmark.experiment import load_experiment, parse_experiment
 
     overrides = {key: getattr(args, key) for key in RUN_FLAGS if getattr(args, key) is not None}
     for key in ("methods", "datasets"):
@@ -169,9 +172,10 @@ def experiment_from_args(args):
 
 
 def cmd_run(args, common: CommonSettings) -> int:
-    from orchestrator.benchmark.experiment import ExperimentError
-    from orchestrator.benchmark.run import run_experiment
-    from services.common.logging import setup_logging
+    from attune.orchestrator.benchmark.experiment import ExperimentError
+    from attune.orchestrator.benchmark.records import LogCorrupt
+    from attune.orchestrator.benchmark.run import run_experiment
+    from attune.services.common.logging import setup_logging
 
     try:
         exp = experiment_from_args(args)
@@ -182,8 +186,9 @@ def cmd_run(args, common: CommonSettings) -> int:
     setup_logging("attune-run", common.log_level if args.json_logs else "warning", json=args.json_logs)
     output_dir = Path(args.output_dir or f"runs/{exp.name}")
     try:
-        result = asyncio.run(run_experiment(exp, output_dir, common, json_logs=args.json_logs, console=console))
-    except ExperimentError as err:
+        result = asyncio.run(run_experiment(exp, output_dir, common, json_logs=args.json_logs, console=console,
+                                            judge=not args.no_judge))
+    except (ExperimentError, LogCorrupt) as err:
         console.print(f"[red]error:[/] {err}")
         return 2
     console.print(f"{result.finished} sessions run, {result.resumed} already done, "
@@ -192,16 +197,77 @@ def cmd_run(args, common: CommonSettings) -> int:
         console.print(f"[red]failed:[/] {failure}")
     if result.failures:
         console.print("run the same command again to retry them (finished sessions are kept)")
-    return 1 if result.failures else 0
+    judged = result.judge
+    if judged is not None:
+        console.print(f"judged {judged.judged} sessions ({judged.resumed} already), {judged.planted} planted cases; "
+                      f"verdicts: [bold]{output_dir / 'judgments.jsonl'}[/]")
+        for failure in judged.failures:
+            console.print(f"[red]not judged:[/] {failure}")
+    return 1 if result.failures or (judged is not None and judged.failures) else 0
+
+
+def cmd_plan(args, common: CommonSettings) -> int:
+    """Sessions, tokens by role and time of an experiment, before running it."""
+    from attune.orchestrator.benchmark.experiment import ExperimentError, load_experiment
+    from attune.orchestrator.benchmark.plan import measured_tokens, plan
+
+    try:
+        exp = load_experiment(args.experiment)
+        measured = measured_tokens(Path(args.measured)) if args.measured else None
+    except (ExperimentError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/] {err}")
+        return 2
+    result = plan(exp, measured, args.turns)
+    table = Table("role", "tokens", "share", title=f"plan: {args.experiment} ({result.source})")
+    for role, tokens in sorted(result.tokens.items(), key=lambda kv: -kv[1]):
+        table.add_row(role, f"{tokens:,.0f}", f"{tokens / result.total_tokens:.0%}")
+    table.add_row("[bold]total[/]", f"[bold]{result.total_tokens:,.0f}[/]", "100%")
+    Console().print(table)
+    Console().print(f"{result.sessions:,} sessions ({exp.n_profiles} profiles x {exp.n_sessions} sessions x "
+                    f"{len(exp.methods)} methods), {result.turns_per_session:.1f} agent turns each; at "
+                    f"{args.tokens_per_second:,.0f} tokens/s: {result.hours(args.tokens_per_second):,.1f} hours")
+    return 0
+
+
+def cmd_judge(args, common: CommonSettings) -> int:
+    """Judge a finished (or half-finished) run; with --judge-target, a second judge beside the run's own."""
+    from contextlib import AsyncExitStack
+
+    from attune.orchestrator.benchmark.experiment import ExperimentError
+    from attune.orchestrator.benchmark.judge_run import judge_run, open_judge
+    from attune.orchestrator.benchmark.judging import load_run_experiment
+    from attune.orchestrator.benchmark.records import LogCorrupt
+    from attune.services.common.logging import setup_logging
+
+    setup_logging("attune-judge", "warning", json=False)
+    run_dir = Path(args.run)
+
+    async def judge() -> int:
+        exp = load_run_experiment(run_dir)
+        if args.transport:
+            exp = exp.model_copy(update={"transport": args.transport})
+        async with AsyncExitStack() as stack:
+            core = await open_judge(exp, common, stack, judge_target=args.judge_target)
+            result = await judge_run(run_dir, exp, core, console, own=not args.judge_target)
+        console.print(f"judged {result.judged} sessions ({result.resumed} already), {result.planted} planted cases")
+        for failure in result.failures:
+            console.print(f"[red]not judged:[/] {failure}")
+        return 1 if result.failures else 0
+
+    try:
+        return asyncio.run(judge())
+    except (ExperimentError, LogCorrupt, FileNotFoundError) as err:
+        console.print(f"[red]error:[/] {err}")
+        return 2
 
 
 def cmd_profiles_generate(args, common: CommonSettings) -> int:
-    from orchestrator.profiles.cli import generate_command
+    from attune.orchestrator.profiles.cli import generate_command
 
     async def generate() -> int:
         model = None
         if args.llm:
-            from services.model.client import ModelClient
+            from attune.services.model.client import ModelClient
 
             model = ModelClient(args.target, token=common.auth_token)
             await model.wait_ready(timeout_s=60)
@@ -231,7 +297,24 @@ def add_run_parser(sub) -> None:
     run.add_argument("--max-reply-tokens", type=int)
     run.add_argument("--output-dir", help="where sessions.jsonl goes (default runs/<name>)")
     run.add_argument("--json-logs", action="store_true", help="log JSON lines instead of the progress display")
+    run.add_argument("--no-judge", action="store_true", help="skip the judge step (run `attune judge` later)")
     run.set_defaults(func=cmd_run)
+
+    plan = sub.add_parser("plan", help="sessions, tokens by role and time of an experiment, before running it")
+    plan.add_argument("experiment", help="experiment YAML file")
+    plan.add_argument("--tokens-per-second", type=float, default=2000.0,
+                      help="the model service's throughput, all roles together (default 2000)")
+    plan.add_argument("--from", dest="measured", help="a finished run whose tokens per turn to use")
+    plan.add_argument("--turns", type=float, help="agent turns per session (default: about half of max_turns)")
+    plan.set_defaults(func=cmd_plan)
+
+    judge = sub.add_parser("judge", help="judge a run's sessions (resumable); report the judge's audit")
+    judge.add_argument("run", help="the run folder (runs/<name>)")
+    judge.add_argument("--judge-target", default="",
+                       help="a model service (HOST:PORT) to judge with as a second judge, compared with the run's")
+    judge.add_argument("--transport", choices=["in_process", "grpc"],
+                       help="the judge service over gRPC, or the judge in this process (default: the run's)")
+    judge.set_defaults(func=cmd_judge)
 
     profiles = sub.add_parser("profiles", help="user profiles for the benchmark")
     psub = profiles.add_subparsers(dest="profiles_command", required=True)

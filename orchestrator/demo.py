@@ -12,9 +12,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from orchestrator.benchmark.experiment import load_experiment
-from orchestrator.benchmark.run import run_experiment
-from services.common.settings import CommonSettings
+from attune.orchestrator.benchmark.experiment import load_experiment
+from attune.orchestrator.benchmark.run import run_experiment
+from attune.services.common.settings import CommonSettings
 
 DEMO_EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "demo.yaml"
 

@@ -1,60 +1,67 @@
 """Open the services an assistant or a benchmark run needs: in process, or as gRPC clients.
 
-Both give one ``Services`` object (model, extractor, retrieval, uservec, trainer)
-with the same interfaces, so PersonalizedLLM, the methods and the runner never
-know which they got. ``needs`` names the services to open besides the model;
-the others stay None.
+Both give one ``Services`` object with the same interfaces, so PersonalizedLLM,
+the methods and the runner never know which they got. ``needs`` names the
+services to open besides the model; the others stay absent. Both openers work
+from the service registry (services/common/registry.py): a registered service
+is opened here with no other edit.
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.common.settings import CommonSettings, Peers, load
+from attune.services.common import registry
+from attune.services.common.launch import BuildContext, build_core, open_client
+from attune.services.common.settings import CommonSettings, load
 
 MEMORY_SERVICES = ("extractor", "retrieval", "uservec")
 
 
-@dataclass
 class Services:
-    model: Any
-    extractor: Any = None
-    retrieval: Any = None
-    uservec: Any = None
-    trainer: Any = None
-    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    """The opened services by name (``services.model``, ``services.retrieval``...); absent ones are None."""
+
+    def __init__(self, model: Any = None, **others: Any):
+        self.opened: dict[str, Any] = {"model": model, **others}
+        self.stack = AsyncExitStack()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("opened", "stack"):
+            raise AttributeError(name)
+        return self.opened.get(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("opened", "stack"):
+            object.__setattr__(self, name, value)
+        else:
+            self.opened[name] = value
 
     async def close(self) -> None:
         await self.stack.aclose()
 
 
-async def open_clients(common: CommonSettings, peers: Peers | None = None, wait_s: float = 60,
-                       needs: tuple[str, ...] = MEMORY_SERVICES) -> Services:
-    """Clients of the running services (``attune up``), once each says SERVING."""
-    from services.extractor.client import ExtractorClient
-    from services.model.client import ModelClient
-    from services.retrieval.client import RetrievalClient
-    from services.trainer.client import TrainerClient
-    from services.uservec.client import UserVectorClient
+def with_peers(needs: tuple[str, ...]) -> list[str]:
+    """``needs`` plus the model and every required peer, in start order."""
+    wanted = {"model", *needs}
+    for desc in reversed(registry.services()):
+        if desc.name in wanted:
+            wanted.update(desc.peers)
+    return [d.name for d in registry.services() if d.name in wanted]
 
-    peers = peers or load(Peers)
-    kinds = {"extractor": (ExtractorClient, peers.extractor_target),
-             "retrieval": (RetrievalClient, peers.retrieval_target),
-             "uservec": (UserVectorClient, peers.uservec_target),
-             "trainer": (TrainerClient, peers.trainer_target)}
-    services = Services(ModelClient(peers.model_target, token=common.auth_token))
-    for name in needs:
-        kind, target = kinds[name]
-        setattr(services, name, kind(target, token=common.auth_token))
-    clients = [c for c in (services.model, *(getattr(services, n) for n in needs))]
-    for client in clients:
-        services.stack.push_async_callback(client.close)
+
+async def open_clients(common: CommonSettings, wait_s: float = 60,
+                       needs: tuple[str, ...] = MEMORY_SERVICES) -> Services:
+    """Clients of the running services (``attune up``, compose, a cluster), once each says SERVING."""
+    services = Services()
     try:
-        await asyncio.gather(*[c.wait_ready(timeout_s=wait_s) for c in clients])
+        for name in with_peers(needs):
+            client = open_client(name, common)
+            services.stack.push_async_callback(client.close)
+            setattr(services, name, client)
+        await asyncio.gather(*[c.wait_ready(timeout_s=wait_s) for c in services.opened.values()])
     except BaseException:
         await services.close()
         raise
@@ -63,83 +70,26 @@ async def open_clients(common: CommonSettings, peers: Peers | None = None, wait_
 
 async def open_in_process(common: CommonSettings, model=None, needs: tuple[str, ...] = MEMORY_SERVICES,
                           state_dir: Path | None = None) -> Services:
-    """The cores in this process; stores under ``state_dir`` (default: the data directory).
-
-    The model is loaded unless given; the trainer writes adapters where the model reads them.
-    """
-    from services.model.core import ModelService
-    from services.model.settings import ModelSettings
-
+    """The cores in this process, built by the registry's factories; stores under ``state_dir``
+    (default: the data directory). The model is loaded unless given."""
     state_dir = state_dir or common.data_dir
     services = Services(model)
     try:
-        if model is None:
-            settings = load(ModelSettings)
-            if settings.adapter_dir is None:
-                settings = settings.model_copy(update={"adapter_dir": common.data_dir / "adapters"})
-            services.model = ModelService(settings, common.data_dir)
-            await services.model.start()
-            services.stack.push_async_callback(services.model.close)
-        for name in ("uservec", "extractor", "retrieval", "trainer"):
-            if name in needs:
-                setattr(services, name, await _OPENERS[name](services, common, state_dir))
+        for name in with_peers(needs):
+            if services.opened.get(name) is None:
+                setattr(services, name, await _open_core(name, services, common, state_dir))
     except BaseException:
         await services.close()
         raise
     return services
 
 
-async def _uservec(services: Services, common: CommonSettings, state_dir: Path):
-    from services.uservec.core import UserVectorService
-    from services.uservec.settings import UserVecSettings
-
-    uservec = UserVectorService(load(UserVecSettings), state_dir)
-    await uservec.start()
-    services.stack.push_async_callback(uservec.close)
-    return uservec
-
-
-async def _extractor(services: Services, common: CommonSettings, state_dir: Path):
-    from services.extractor.core import ExtractorService
-    from services.extractor.settings import ExtractorSettings
-
-    extractor = ExtractorService(load(ExtractorSettings), services.model)
-    await extractor.start()
-    services.stack.push_async_callback(extractor.close)
-    return extractor
-
-
-async def _retrieval(services: Services, common: CommonSettings, state_dir: Path):
-    from services.retrieval.__main__ import load_embedder
-    from services.retrieval.core import RetrievalService
-    from services.retrieval.settings import RetrievalLinks, RetrievalSettings
-    from services.retrieval.store import open_store
-
-    settings, links = load(RetrievalSettings), load(RetrievalLinks)
-    embedder = await asyncio.to_thread(load_embedder, settings)
-    store = open_store(settings, embedder.id, embedder.dim, state_dir, links.qdrant_url, links.qdrant_api_key)
-    retrieval = RetrievalService(settings, embedder, store, model=services.model, uservec=services.uservec)
-    services.stack.push_async_callback(retrieval.close)
-    return retrieval
-
-
-async def _trainer(services: Services, common: CommonSettings, state_dir: Path):
-    """Job records under the run's state; adapters where the model reads them; the model's own base weights."""
-    from services.model.weights import ensure_converted
-    from services.trainer.core import TrainerService
-    from services.trainer.settings import TrainerSettings
-
-    settings = load(TrainerSettings)
-    update = {}
-    adapter_dir = getattr(getattr(services.model, "settings", None), "adapter_dir", None)
-    if adapter_dir is not None:
-        update["adapter_dir"] = adapter_dir
-    if not settings.base_model:
-        update["base_model"] = str(await asyncio.to_thread(ensure_converted, common.data_dir))
-    trainer = TrainerService(settings.model_copy(update=update), state_dir)
-    await trainer.start()
-    services.stack.push_async_callback(trainer.close)
-    return trainer
-
-
-_OPENERS = {"uservec": _uservec, "extractor": _extractor, "retrieval": _retrieval, "trainer": _trainer}
+async def _open_core(name: str, services: Services, common: CommonSettings, state_dir: Path):
+    desc = registry.get(name)
+    # In process every core also sees the model core (the trainer publishes where it reads adapters).
+    peers = {p: services.opened[p] for p in ("model", *desc.peers, *desc.optional_peers)
+             if services.opened.get(p) is not None}
+    core = await build_core(desc, BuildContext(load(desc.settings_class()), common, state_dir, peers))
+    services.stack.push_async_callback(core.close)
+    await core.start()
+    return core

@@ -1,10 +1,13 @@
 """PersonalizedLLM: an assistant that remembers a user's preferences.
 
-Per turn: the user's message first rewards the previous reply (inferred reward
--> REINFORCE update of the user vector for the cards that reply used), then
-preference cards are extracted from it and stored, the cards relevant to it are
-retrieved and selected by the policy, and the agent answers with them in its
-system prompt. Every collaborator is an interface that is either the in-process
+Per turn (``recall``): the user's message first rewards the previous reply
+(inferred reward -> REINFORCE update of the user vector for the cards that reply
+used), then preference cards are extracted from it and stored, and the cards
+relevant to it are retrieved and selected by the policy. The agent answers with
+them in the one system prompt every method uses (attune.orchestrator.prompts);
+``observe`` records the reply for the next turn's reward. ``chat`` does all of it
+for a standalone assistant; the rag methods call ``recall`` and ``observe``
+around the common assistant path. Every collaborator is an interface that is either the in-process
 core or its gRPC client, so the same code runs in one process or over gRPC.
 """
 
@@ -13,12 +16,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from attune.orchestrator.prompts import agent_messages, card_line
+from attune.orchestrator.reward import RewardScorer, RuleRewardScorer, clamp_reward
+from attune.services.common.errors import NotFound
+from attune.services.model.client import chat_request
 from attune.v1 import common_pb2, extractor_pb2, retrieval_pb2, uservec_pb2
-from orchestrator.reward import RewardScorer, RuleRewardScorer, clamp_reward
-from services.common.errors import NotFound
-from services.model.client import chat_request
 
-BASE_SYSTEM = "You are a helpful assistant."
+# Turns of the history the extractor sees before the one it reads.
+EXTRACT_CONTEXT_TURNS = 4
 
 
 @dataclass(frozen=True)
@@ -44,19 +49,35 @@ class PersonalizedReply:
 
 
 @dataclass
+class Recalled:
+    """The memory of one turn: the selected cards, the cards just extracted, the inferred reward."""
+
+    selected: list[common_pb2.PreferenceCard]
+    extracted: list[common_pb2.PreferenceCard]
+    reward: float | None
+    extract_usage: common_pb2.TokenUsage
+    # Tokens the LLM rerank spent (zero without rerank).
+    rerank_usage: common_pb2.TokenUsage = field(default_factory=common_pb2.TokenUsage)
+
+    @property
+    def memory(self) -> list[str]:
+        return [card_line(c.preference, c.condition) for c in self.selected]
+
+
+@dataclass
 class _Session:
     session_id: str = "1"
+    # Kept for ``chat`` only; the rag methods pass their own (the one) history.
     history: list[tuple[str, str]] = field(default_factory=list)
     # The last reply and the retrieval it used, waiting for the user's reaction.
     last_reply: str = ""
     pending: retrieval_pb2.RetrieveResponse | None = None
 
 
-def system_prompt(cards: list[common_pb2.PreferenceCard]) -> str:
-    if not cards:
-        return BASE_SYSTEM
-    lines = "\n".join(f"- {c.preference}" + ("" if c.condition == "always" else f" ({c.condition})") for c in cards)
-    return f"{BASE_SYSTEM} Follow these preferences of the user where they apply:\n{lines}"
+def extraction_turns(history: list[tuple[str, str]], message: str) -> list[common_pb2.Message]:
+    """The turns the extractor reads: the last few of the history, then the new user message."""
+    turns = [common_pb2.Message(role=r, content=c) for r, c in history[-EXTRACT_CONTEXT_TURNS:]]
+    return [*turns, common_pb2.Message(role="user", content=message)]
 
 
 class PersonalizedLLM:
@@ -84,34 +105,46 @@ class PersonalizedLLM:
                                          caller_role=role, method=self.method)
 
     async def chat(self, user_id: str, message: str) -> PersonalizedReply:
+        """One turn of a standalone assistant: recall, answer with the common prompt, observe."""
+        session = self._sessions.setdefault(user_id, _Session())
+        recalled = await self.recall(user_id, message, session.history)
+        messages = agent_messages(recalled.memory, [*session.history, ("user", message)],
+                                  self.config.max_history_turns)
+        request = chat_request(messages, max_tokens=self.config.max_tokens, temperature=self.config.temperature,
+                               seed=self.config.seed)
+        request.context.CopyFrom(self._context(user_id, "agent"))
+        reply = await self.model.chat(request)
+        session.history += [("user", message), ("assistant", reply.text)]
+        await self.observe(user_id, reply.text)
+        return PersonalizedReply(reply.text, recalled.selected, recalled.extracted, recalled.reward, reply.usage,
+                                 recalled.extract_usage)
+
+    async def recall(self, user_id: str, message: str, history: list[tuple[str, str]]) -> Recalled:
+        """Reward the last reply, extract and store cards from ``message``, retrieve and select cards."""
         session = self._sessions.setdefault(user_id, _Session())
         reward = None
         if session.pending is not None:
             reward = await self.reward.score(session.last_reply, message)
             await self._learn(user_id, reward, session)
-        found = await self._remember(user_id, session, message)
+        found = await self._remember(user_id, history, message)
         retrieved = await self.retrieval.retrieve(retrieval_pb2.RetrieveRequest(
             context=self._context(user_id, "agent"), user_id=user_id, query=message, top_k=self.config.top_k,
             select_k=self.config.select_k, rerank=self.config.rerank, use_user_vector=self.uservec is not None))
         selected = [c.card for c in retrieved.candidates if c.selected]
-        history = session.history[-self.config.max_history_turns:]
-        request = chat_request([("system", system_prompt(selected)), *history, ("user", message)],
-                               max_tokens=self.config.max_tokens, temperature=self.config.temperature,
-                               seed=self.config.seed)
-        request.context.CopyFrom(self._context(user_id, "agent"))
-        reply = await self.model.chat(request)
-        session.history += [("user", message), ("assistant", reply.text)]
-        session.last_reply = reply.text
         session.pending = retrieved if selected else None
-        return PersonalizedReply(reply.text, selected, list(found.cards), reward, reply.usage, found.usage)
+        return Recalled(selected, list(found.cards), reward, found.usage, retrieved.usage)
 
-    async def _remember(self, user_id: str, session: _Session, message: str) -> extractor_pb2.ExtractResponse:
+    async def observe(self, user_id: str, reply: str) -> None:
+        """The reply the agent gave; the user's next message rewards it."""
+        self._sessions.setdefault(user_id, _Session()).last_reply = reply
+
+    async def _remember(self, user_id: str, history: list[tuple[str, str]],
+                        message: str) -> extractor_pb2.ExtractResponse:
         """Extract cards from the message and store them; returns the new or merged cards."""
         known = await self.retrieval.list_cards(retrieval_pb2.ListCardsRequest(user_id=user_id))
-        turns = [common_pb2.Message(role=r, content=c) for r, c in session.history[-4:]]
-        turns.append(common_pb2.Message(role="user", content=message))
         found = await self.extractor.extract(extractor_pb2.ExtractRequest(
-            context=self._context(user_id, "extractor"), user_id=user_id, turns=turns, known_cards=known.cards))
+            context=self._context(user_id, "extractor"), user_id=user_id, turns=extraction_turns(history, message),
+            known_cards=known.cards))
         if found.cards:
             await self.retrieval.upsert_cards(retrieval_pb2.UpsertCardsRequest(
                 context=self._context(user_id, "extractor"), cards=found.cards))

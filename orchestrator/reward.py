@@ -13,7 +13,7 @@ import math
 import re
 from typing import Protocol
 
-from services.model.client import chat_request
+from attune.services.model.client import chat_request
 
 NEGATIVE = re.compile(
     r"\b(i (said|asked|told you)|as i said|again[,.!]|(that's|that is|this is) (not|wrong)|not what i|"
@@ -23,6 +23,11 @@ NEGATIVE = re.compile(
 POSITIVE = re.compile(
     r"\b(thanks|thank you|thx|great|perfect|awesome|excellent|nice|helpful|exactly|that works|got it|"
     r"makes sense|well done|good job|love it|cool)\b", re.IGNORECASE)
+
+
+def expresses_dissatisfaction(text: str) -> bool:
+    """Whether a user's message complains or corrects more than it thanks (the rule scorer's cues)."""
+    return len(NEGATIVE.findall(text)) > len(POSITIVE.findall(text))
 
 
 class RewardScorer(Protocol):

@@ -1,6 +1,7 @@
 """`make up` / `make down`: every service as a local process, no Docker needed.
 
-Each service runs as ``python -m services.<name>`` with its log under
+Every service of the registry (services/common/registry.py) runs, peers first, as
+``python -m attune.services <name>`` on its registered ports, with its log under
 ``<data_dir>/logs`` and its process id under ``<data_dir>/run``; ``up`` waits
 until gRPC health says SERVING, ``down`` stops exactly the processes ``up``
 started (by process id), gracefully first.
@@ -16,36 +17,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.client import GrpcClient
-from services.common.errors import DeadlineExceeded
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    module: str
-    port: int
-    metrics_port: int
-    env_prefix: str
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-
-# Services `make up` starts, in start order (a service's peers come before it).
-SERVICES = [
-    ServiceSpec("model", "services.model", 50051, 9101, "ATTUNE_MODEL_"),
-    ServiceSpec("extractor", "services.extractor", 50052, 9102, "ATTUNE_EXTRACTOR_"),
-    ServiceSpec("uservec", "services.uservec", 50054, 9104, "ATTUNE_USERVEC_"),
-    ServiceSpec("retrieval", "services.retrieval", 50053, 9103, "ATTUNE_RETRIEVAL_"),
-    ServiceSpec("trainer", "services.trainer", 50056, 9106, "ATTUNE_TRAINER_"),
-]
+from attune.services.common import registry
+from attune.services.common.client import GrpcClient
+from attune.services.common.errors import DeadlineExceeded
+from attune.services.common.registry import ServiceDescription
 
 
 @dataclass
 class ServiceState:
-    spec: ServiceSpec
+    spec: ServiceDescription
     pid: int | None
     running: bool
     health: str
@@ -53,34 +33,32 @@ class ServiceState:
 
 
 class LocalStack:
-    def __init__(self, data_dir: Path, services: list[ServiceSpec] = SERVICES):
+    def __init__(self, data_dir: Path, services: list[ServiceDescription] | None = None):
         self.data_dir = data_dir
-        self.services = services
+        self.services = registry.services() if services is None else services
         self.run_dir = data_dir / "run"
         self.log_dir = data_dir / "logs"
 
-    def _pidfile(self, spec: ServiceSpec) -> Path:
+    def _pidfile(self, spec: ServiceDescription) -> Path:
         return self.run_dir / f"{spec.name}.pid"
 
-    def _pid(self, spec: ServiceSpec) -> int | None:
+    def _pid(self, spec: ServiceDescription) -> int | None:
         try:
             pid = int(self._pidfile(spec).read_text())
         except (FileNotFoundError, ValueError):
             return None
         return pid if _alive(pid) else None
 
-    def _env(self, spec: ServiceSpec) -> dict[str, str]:
+    def _env(self, spec: ServiceDescription) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("ATTUNE_DATA_DIR", str(self.data_dir))
-        # The trainer publishes adapters where the model service looks for them.
-        env.setdefault("ATTUNE_MODEL_ADAPTER_DIR", str(Path(env["ATTUNE_DATA_DIR"]) / "adapters"))
         for peer in self.services:
-            env.setdefault(f"ATTUNE_{peer.name.upper()}_TARGET", peer.target)
+            env.setdefault(peer.target_env, peer.default_target)
         env.setdefault(f"{spec.env_prefix}PORT", str(spec.port))
         env.setdefault(f"{spec.env_prefix}METRICS_PORT", str(spec.metrics_port))
         return env
 
-    def start(self, spec: ServiceSpec) -> int:
+    def start(self, spec: ServiceDescription) -> int:
         """Start one service unless it already runs; returns its process id."""
         pid = self._pid(spec)
         if pid is not None:
@@ -88,8 +66,8 @@ class LocalStack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{spec.name}.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", spec.module], stdout=log, stderr=subprocess.STDOUT,
-                                    env=self._env(spec), start_new_session=True)
+            proc = subprocess.Popen([sys.executable, "-m", "attune.services", spec.name], stdout=log,
+                                    stderr=subprocess.STDOUT, env=self._env(spec), start_new_session=True)
         tmp = self._pidfile(spec).with_suffix(".tmp")
         tmp.write_text(str(proc.pid))
         os.replace(tmp, self._pidfile(spec))
@@ -103,9 +81,9 @@ class LocalStack:
             await self._wait_serving(spec, timeout_s)
         return await self.status()
 
-    async def _wait_serving(self, spec: ServiceSpec, timeout_s: float) -> None:
+    async def _wait_serving(self, spec: ServiceDescription, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        async with GrpcClient(spec.target, max_attempts=1) as client:
+        async with GrpcClient(spec.default_target, max_attempts=1) as client:
             while True:
                 if self._pid(spec) is None:
                     raise RuntimeError(f"{spec.name} exited during start; see {self.log_dir / spec.name}.log")
@@ -133,7 +111,7 @@ class LocalStack:
             pid = self._pid(spec)
             health = "STOPPED"
             if pid is not None:
-                async with GrpcClient(spec.target, max_attempts=1) as client:
+                async with GrpcClient(spec.default_target, max_attempts=1) as client:
                     try:
                         health = await client.health(timeout_s=2)
                     except Exception:  # noqa: BLE001 - any failure means not answering

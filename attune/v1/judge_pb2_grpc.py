@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class JudgeServiceStub:
-    """LLM-as-judge. Every verdict carries its reason.
+    """The judge. Every question goes to a program where one can decide it (the dataset's own
+    answer check, a preference checker) and to the LLM judge; the program decides where it
+    exists and the LLM otherwise, and both opinions are returned so their agreement can be
+    measured. Every verdict carries its reason and the judge that gave it.
     """
 
     def __init__(self, channel):
@@ -55,10 +58,18 @@ class JudgeServiceStub:
                 request_serializer=attune_dot_v1_dot_judge__pb2.OverPersonalizationRequest.SerializeToString,
                 response_deserializer=attune_dot_v1_dot_judge__pb2.Verdict.FromString,
                 _registered_method=True)
+        self.GetInfo = channel.unary_unary(
+                '/attune.v1.JudgeService/GetInfo',
+                request_serializer=attune_dot_v1_dot_judge__pb2.JudgeInfoRequest.SerializeToString,
+                response_deserializer=attune_dot_v1_dot_judge__pb2.JudgeInfo.FromString,
+                _registered_method=True)
 
 
 class JudgeServiceServicer:
-    """LLM-as-judge. Every verdict carries its reason.
+    """The judge. Every question goes to a program where one can decide it (the dataset's own
+    answer check, a preference checker) and to the LLM judge; the program decides where it
+    exists and the LLM otherwise, and both opinions are returned so their agreement can be
+    measured. Every verdict carries its reason and the judge that gave it.
     """
 
     def JudgeTaskSuccess(self, request, context):
@@ -69,14 +80,14 @@ class JudgeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def JudgeCompliance(self, request, context):
-        """Which applicable preferences did the reply satisfy?
+        """Which applicable preferences did the reply follow?
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def JudgeConflict(self, request, context):
-        """In a conflict query, did the reply follow the preference the context calls for?
+        """In a conflict query, did the reply follow the preference the context calls for, and not its rival?
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -84,6 +95,13 @@ class JudgeServiceServicer:
 
     def JudgeOverPersonalization(self, request, context):
         """Did the reply apply preferences whose conditions do not hold?
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInfo(self, request, context):
+        """The judge's model, backend, prompt hash and seed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -112,6 +130,11 @@ def add_JudgeServiceServicer_to_server(servicer, server):
                     request_deserializer=attune_dot_v1_dot_judge__pb2.OverPersonalizationRequest.FromString,
                     response_serializer=attune_dot_v1_dot_judge__pb2.Verdict.SerializeToString,
             ),
+            'GetInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInfo,
+                    request_deserializer=attune_dot_v1_dot_judge__pb2.JudgeInfoRequest.FromString,
+                    response_serializer=attune_dot_v1_dot_judge__pb2.JudgeInfo.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'attune.v1.JudgeService', rpc_method_handlers)
@@ -121,7 +144,10 @@ def add_JudgeServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class JudgeService:
-    """LLM-as-judge. Every verdict carries its reason.
+    """The judge. Every question goes to a program where one can decide it (the dataset's own
+    answer check, a preference checker) and to the LLM judge; the program decides where it
+    exists and the LLM otherwise, and both opinions are returned so their agreement can be
+    measured. Every verdict carries its reason and the judge that gave it.
     """
 
     @staticmethod
@@ -222,6 +248,33 @@ class JudgeService:
             '/attune.v1.JudgeService/JudgeOverPersonalization',
             attune_dot_v1_dot_judge__pb2.OverPersonalizationRequest.SerializeToString,
             attune_dot_v1_dot_judge__pb2.Verdict.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/attune.v1.JudgeService/GetInfo',
+            attune_dot_v1_dot_judge__pb2.JudgeInfoRequest.SerializeToString,
+            attune_dot_v1_dot_judge__pb2.JudgeInfo.FromString,
             options,
             channel_credentials,
             insecure,

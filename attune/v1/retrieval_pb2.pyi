@@ -56,12 +56,14 @@ class ScoredCard(_message.Message):
     def __init__(self, card: _Optional[_Union[_common_pb2.PreferenceCard, _Mapping]] = ..., dense_score: _Optional[float] = ..., rerank_score: _Optional[float] = ..., probability: _Optional[float] = ..., item_vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., selected: _Optional[bool] = ...) -> None: ...
 
 class RetrieveResponse(_message.Message):
-    __slots__ = ("candidates", "reranker")
+    __slots__ = ("candidates", "reranker", "usage")
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     RERANKER_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     candidates: _containers.RepeatedCompositeFieldContainer[ScoredCard]
     reranker: str
-    def __init__(self, candidates: _Optional[_Iterable[_Union[ScoredCard, _Mapping]]] = ..., reranker: _Optional[str] = ...) -> None: ...
+    usage: _common_pb2.TokenUsage
+    def __init__(self, candidates: _Optional[_Iterable[_Union[ScoredCard, _Mapping]]] = ..., reranker: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.TokenUsage, _Mapping]] = ...) -> None: ...
 
 class ListCardsRequest(_message.Message):
     __slots__ = ("user_id",)

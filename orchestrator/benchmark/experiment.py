@@ -14,8 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from orchestrator.benchmark.simulator import SimulatorSettings
-from orchestrator.methods import METHODS, MethodSettings
+from attune.orchestrator.benchmark.simulator import SimulatorSettings
+from attune.orchestrator.methods import METHODS, MethodSettings
 
 
 class ExperimentError(ValueError):
@@ -29,6 +29,24 @@ class ModelTargets(BaseModel):
 
     agent: str = ""
     user_simulator: str = ""
+    # The judge's model (a larger one at scale); empty: the run's judge (the judge service over gRPC,
+    # the run's model in process).
+    judge: str = ""
+
+
+class JudgeOptions(BaseModel):
+    """The judge step at the end of a run (``attune judge`` runs it alone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # Inapplicable preferences no checker can see, asked of the LLM per agent turn (a seeded sample).
+    over_llm_max: int = Field(3, ge=0, le=64)
+    concurrency: int = Field(8, ge=1, le=256)
+
+
+# Fields that may change between a run and its resumption: they do not change the sessions.
+NOT_IDENTITY = {"concurrency", "judge"}
 
 
 class Experiment(BaseModel):
@@ -54,6 +72,7 @@ class Experiment(BaseModel):
     models: ModelTargets = ModelTargets()
     method_settings: MethodSettings = MethodSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+    judge: JudgeOptions = JudgeOptions()
 
     @field_validator("methods")
     @classmethod
@@ -66,7 +85,7 @@ class Experiment(BaseModel):
     @field_validator("datasets")
     @classmethod
     def _known_datasets(cls, names: list[str]) -> list[str]:
-        from orchestrator.tasks import DATASETS
+        from attune.orchestrator.tasks import DATASETS
 
         unknown = [n for n in names if n not in DATASETS]
         if unknown:
@@ -87,8 +106,8 @@ class Experiment(BaseModel):
         return self
 
     def identity(self) -> dict:
-        """The fields that define the results: a resumed run must match them (concurrency may change)."""
-        return self.model_dump(mode="json", exclude={"concurrency"})
+        """The fields that define the sessions: a resumed run must match them (concurrency, judging may change)."""
+        return self.model_dump(mode="json", exclude=NOT_IDENTITY)
 
 
 def parse_experiment(data: dict, origin: str = "experiment") -> Experiment:
@@ -116,7 +135,7 @@ def load_experiment(path: str | Path, overrides: dict | None = None) -> Experime
 
 def load_profiles_for(exp: Experiment) -> list:
     """The experiment's users: its profile file, or profiles generated from the schema with its seed."""
-    from orchestrator.profiles import ProfileError, generate_from_schema, load_profiles, load_schema
+    from attune.orchestrator.profiles import ProfileError, generate_from_schema, load_profiles, load_schema
 
     try:
         if exp.profiles:
@@ -131,9 +150,47 @@ def load_profiles_for(exp: Experiment) -> list:
     return profiles[:exp.n_profiles]
 
 
+# Training profiles generated from the schema use another seed and carry this id prefix.
+TRAINING_PREFIX = "train-"
+TRAINING_SEED_OFFSET = 1_000_003
+
+
+def load_training_profiles(exp: Experiment, evaluated: list, n: int = 8) -> list:
+    """Profiles a method may learn from before the run (reflection_grpo's note-writer), disjoint by id from
+    the ``evaluated`` ones: the profile file's profiles past the evaluated ones, else ``n`` generated from the
+    schema with another seed (ids prefixed ``train-``). Never one of the evaluated users."""
+    from attune.orchestrator.profiles import generate_from_schema, load_profiles, load_schema
+
+    taken = {p.user_id for p in evaluated}
+    spare = [p for p in load_profiles(exp.profiles) if p.user_id not in taken] if exp.profiles else []
+    if not spare:
+        generated = generate_from_schema(load_schema(exp.schema_path), n, exp.seed + TRAINING_SEED_OFFSET)
+        spare = [p.model_copy(update={"user_id": TRAINING_PREFIX + p.user_id}) for p in generated]
+    training = spare[:n]
+    if taken & {p.user_id for p in training}:
+        raise ExperimentError("training profiles overlap the evaluated ones")
+    return training
+
+
+def seeds_used(exp: Experiment, judge_seed: int) -> dict:
+    """Every seed a run of ``exp`` uses, and how each model call derives its own (provenance.json)."""
+    return {
+        "experiment": exp.seed,
+        "profiles": None if exp.profiles else exp.seed,
+        "training_profiles": exp.seed + TRAINING_SEED_OFFSET,
+        "problems": exp.seed,
+        "session_plans": f"random.Random('{exp.seed}:<profile id>:<session>')",
+        "agent_calls": f"{exp.seed} + session index",
+        "user_simulator_calls": f"{exp.seed} + 1000 x session + history length + 7919 x retry",
+        "grpo_training": exp.seed,
+        "judge_calls": f"{judge_seed} + 7919 x retry (ATTUNE_JUDGE_SEED)",
+        "judge_sampling": f"random.Random('{exp.seed}:<session key>:<turn>')",
+    }
+
+
 def load_problems_for(exp: Experiment) -> dict[str, list]:
     """Enough problems of each dataset for every session of the run (fewer if the dataset is smaller)."""
-    from orchestrator.tasks import TaskError, load_problems
+    from attune.orchestrator.tasks import TaskError, load_problems
 
     problems = {}
     for name in exp.datasets:

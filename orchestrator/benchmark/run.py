@@ -3,6 +3,7 @@
 In process (``transport: in_process``) every core is loaded here, with the
 run's stores under ``<output_dir>/state`` so a resumed run finds them; over gRPC
 (``transport: grpc``) it uses the services ``attune up`` (or a cluster) runs.
+Each start appends what actually served the run to ``provenance.json``.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from orchestrator.benchmark.experiment import Experiment, load_problems_for, load_profiles_for
-from orchestrator.benchmark.runner import Reporter, Runner, RunResult
-from orchestrator.benchmark.session import plan_sessions
-from orchestrator.benchmark.simulator import UserSimulator
-from orchestrator.benchmark.summary import summary_table
-from orchestrator.memory import Services, open_clients, open_in_process
-from orchestrator.methods import method_class
-from services.common.logging import get_logger
-from services.common.settings import CommonSettings
+from attune.orchestrator.benchmark.experiment import Experiment, load_problems_for, load_profiles_for, seeds_used
+from attune.orchestrator.benchmark.judge_run import judge_run, open_judge
+from attune.orchestrator.benchmark.provenance import record_start
+from attune.orchestrator.benchmark.records import SessionRecord
+from attune.orchestrator.benchmark.runner import Reporter, Runner, RunResult, check_output_dir
+from attune.orchestrator.benchmark.session import plan_sessions
+from attune.orchestrator.benchmark.simulator import UserSimulator
+from attune.orchestrator.benchmark.summary import summary_table
+from attune.orchestrator.memory import Services, open_clients, open_in_process
+from attune.orchestrator.methods import method_class
+from attune.services.common.logging import get_logger
+from attune.services.common.settings import CommonSettings, load
+from attune.services.judge.settings import JudgeSettings
 
 log = get_logger(__name__)
 
@@ -44,7 +49,7 @@ async def open_services(exp: Experiment, common: CommonSettings, output_dir: Pat
 
 async def role_models(exp: Experiment, services: Services, common: CommonSettings, stack: AsyncExitStack):
     """The agent's and the simulator's model: the run's own, or the service a role names."""
-    from services.model.client import ModelClient
+    from attune.services.model.client import ModelClient
 
     async def pick(target: str):
         if not target:
@@ -70,8 +75,8 @@ class RichReporter(Reporter):
     def phase(self, text: str) -> None:
         self.progress.update(self.task, description=text)
 
-    def session_done(self, record: dict) -> None:
-        self.tokens += record["total_tokens"]
+    def session_done(self, record: SessionRecord) -> None:
+        self.tokens += record.total_tokens
         self.progress.update(self.task, advance=1, tokens=self.tokens, description="sessions")
 
     def session_failed(self, method, profile_id, session, error) -> None:
@@ -86,10 +91,9 @@ class LogReporter(Reporter):
     def phase(self, text: str) -> None:
         log.info("run_phase", phase=text)
 
-    def session_done(self, record: dict) -> None:
-        log.info("session_done", method=record["method"], profile_id=record["profile_id"],
-                 session=record["session"], turns=len(record["turns"]), tokens=record["total_tokens"],
-                 task_success=record["task_success"])
+    def session_done(self, record: SessionRecord) -> None:
+        log.info("session_done", method=record.method, profile_id=record.profile_id, session=record.session,
+                 turns=len(record.turns), tokens=record.total_tokens, task_success=record.task_success)
 
     def session_failed(self, method, profile_id, session, error) -> None:
         log.error("session_failed", method=method, profile_id=profile_id, session=session, error=repr(error))
@@ -102,15 +106,19 @@ def progress_display(console: Console) -> Progress:
 
 
 async def run_experiment(exp: Experiment, output_dir: Path, common: CommonSettings, *, json_logs: bool = False,
-                         console: Console | None = None, model=None) -> RunResult:
-    """Validate the inputs, open the services, run every session not yet done, print the summary."""
+                         console: Console | None = None, model=None, judge: bool = True) -> RunResult:
+    """Validate the inputs, open the services, run every session not yet done, judge them (unless
+    ``judge`` or the experiment's ``judge.enabled`` says not to), print the summary."""
     console = console or Console(stderr=True)
     profiles = load_profiles_for(exp)
     plans = plan_sessions(exp, profiles, load_problems_for(exp))
+    check_output_dir(exp, output_dir)  # before provenance is written there
     services = await open_services(exp, common, output_dir, model)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(services.close)
         agent_model, simulator_model = await role_models(exp, services, common, stack)
+        await record_start(output_dir, exp.transport, {"agent": agent_model, "user_simulator": simulator_model},
+                           common.data_dir, seeds_used(exp, load(JudgeSettings).seed))
         services.model = agent_model
         simulator = UserSimulator(simulator_model, exp.simulator, seed=exp.seed)
         runner_args = (exp, output_dir, services, simulator, run_id_for(output_dir))
@@ -119,6 +127,10 @@ async def run_experiment(exp: Experiment, output_dir: Path, common: CommonSettin
         else:
             with progress_display(console) as progress:
                 result = await Runner(*runner_args, RichReporter(progress)).run(profiles, plans)
+        if judge and exp.judge.enabled and not result.failures:
+            judge_core = await open_judge(exp, common, stack, model=simulator_model, state_dir=output_dir / "state")
+            result.judge = await judge_run(output_dir, exp, judge_core, console)
+            return result
     if not json_logs:
         # Wide enough for every column even when the output is not a terminal.
         Console(file=console.file, width=max(console.width, 130)).print(summary_table(output_dir))

@@ -17,17 +17,24 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.benchmark.experiment import Experiment, ExperimentError
-from orchestrator.benchmark.records import SessionLog, record_key
-from orchestrator.benchmark.session import SessionPlan, run_session, user_key
-from orchestrator.benchmark.simulator import UserSimulator
-from orchestrator.methods import Ledger, Method, Services, method_class
-from services.common.logging import get_logger
+from attune.orchestrator.benchmark.experiment import (
+    NOT_IDENTITY,
+    Experiment,
+    ExperimentError,
+    load_training_profiles,
+)
+from attune.orchestrator.benchmark.records import Key, SessionLog, SessionRecord
+from attune.orchestrator.benchmark.session import SessionPlan, run_session, user_key
+from attune.orchestrator.benchmark.simulator import UserSimulator
+from attune.orchestrator.methods import Ledger, Method, Services, method_class
+from attune.services.common.files import atomic_write_json, atomic_write_text
+from attune.services.common.logging import get_logger
 
 log = get_logger(__name__)
 
 EXPERIMENT_FILE = "experiment.yaml"
 SESSIONS_FILE = "sessions.jsonl"
+SPLIT_FILE = "training_split.json"
 
 
 class Reporter:
@@ -37,7 +44,7 @@ class Reporter:
 
     def phase(self, text: str) -> None: ...
 
-    def session_done(self, record: dict) -> None: ...
+    def session_done(self, record: SessionRecord) -> None: ...
 
     def session_failed(self, method: str, profile_id: str, session: int, error: BaseException) -> None: ...
 
@@ -49,6 +56,8 @@ class RunResult:
     resumed: int = 0
     failures: list[str] = field(default_factory=list)
     tokens: int = 0
+    # The judge step's result, when the run was judged.
+    judge: object | None = None
 
 
 def check_output_dir(exp: Experiment, output_dir: Path) -> None:
@@ -57,16 +66,15 @@ def check_output_dir(exp: Experiment, output_dir: Path) -> None:
     path = output_dir / EXPERIMENT_FILE
     if path.exists():
         stored = yaml.safe_load(path.read_text()) or {}
-        stored.pop("concurrency", None)
+        for key in NOT_IDENTITY:
+            stored.pop(key, None)
         identity = exp.identity()
         if stored != identity:
             changed = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
             raise ExperimentError(f"{output_dir} holds results of a different experiment (differs in: "
                                   f"{', '.join(changed)}); use another --output-dir")
         return
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
 
 
 class Runner:
@@ -93,18 +101,27 @@ class Runner:
         await asyncio.gather(*chains)
         return result
 
+    def _training_profiles(self, evaluated: list) -> list:
+        """Profiles disjoint from the evaluated ones, for methods that learn before the run; the split is kept
+        in ``work/training_split.json``."""
+        training = load_training_profiles(self.exp, evaluated)
+        atomic_write_json(self.output_dir / "work" / SPLIT_FILE,
+                          {"evaluated": [p.user_id for p in evaluated], "training": [p.user_id for p in training]})
+        return training
+
     async def _methods(self, profiles: list) -> dict[str, Method]:
         methods = {}
+        training = self._training_profiles(profiles)
         for name in self.exp.methods:
             method = method_class(name)(self.services, self.exp.method_settings, seed=self.exp.seed,
                                         workdir=self.output_dir / "work")
             self.reporter.phase(f"preparing {name}")
-            await method.prepare(profiles, Ledger())
+            await method.prepare(training, Ledger())
             methods[name] = method
         return methods
 
-    async def _chain(self, method: Method, plans: list[SessionPlan], done: dict, limit: asyncio.Semaphore,
-                     result: RunResult) -> None:
+    async def _chain(self, method: Method, plans: list[SessionPlan], done: dict[Key, SessionRecord],
+                     limit: asyncio.Semaphore, result: RunResult) -> None:
         profile_id = plans[0].profile.user_id
         todo = [p for p in plans if (method.name, profile_id, p.session) not in done]
         if not todo:
@@ -113,7 +130,7 @@ class Runner:
             previous = [done[(method.name, profile_id, p.session)] for p in plans
                         if (method.name, profile_id, p.session) in done]
             # Also with nothing finished: a killed first session may have left cards in a store.
-            memory = previous[-1]["memory"] if previous else {}
+            memory = previous[-1].memory if previous else {}
             await method.restore(user_key(self.run_id, method.name, profile_id), memory)
             for plan in todo:
                 try:
@@ -125,7 +142,7 @@ class Runner:
                     self.reporter.session_failed(method.name, profile_id, plan.session, err)
                     return
                 await self.log.append(record)
-                done[record_key(record)] = record
+                done[record.key] = record
                 result.finished += 1
-                result.tokens += record["total_tokens"]
+                result.tokens += record.total_tokens
                 self.reporter.session_done(record)

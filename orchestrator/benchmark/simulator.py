@@ -10,6 +10,11 @@ apply). The code, not the model, enforces the protocol's rules:
 - an enforcement message names the preference, so the agent can learn it;
 - output that does not parse is retried with another seed, then replaced by a
   neutral "please continue" turn so the session goes on, and counted.
+
+In ``checked`` mode (the default: a 135M simulator cannot tell a numbered list
+from prose), the verdict on every preference a program can check comes from
+that checker (services/judge/checkers.py), and a broken checkable preference is
+enforced; the model still writes the user's words and judges the rest.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import json_repair
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.methods.base import Context, Ledger
-from services.model.client import chat_request
+from attune.orchestrator.methods.base import Context, Ledger
+from attune.services.common.errors import Unavailable
+from attune.services.judge import checkers
+from attune.services.model.client import chat_request
+from attune.v1 import common_pb2, model_pb2
 
 TRANSCRIPT_CHARS = 600
 CONTINUE = "Please continue."
@@ -37,6 +46,8 @@ class SimulatorSettings(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     # Replies this short that end with "?" are clarifying questions whatever the model says.
     clarifying_max_chars: int = Field(300, ge=0)
+    # checked: preferences a program can check are judged by it; llm: the model judges every preference.
+    verdicts: Literal["checked", "llm"] = "checked"
 
 
 @dataclass
@@ -118,6 +129,18 @@ def parse_verdict(text: str, ids: list[str]) -> Verdict | None:
         message=(data.get("message") or "").strip() or CONTINUE)
 
 
+def check_verdict(verdict: Verdict, reply: str, ids: list[str]) -> None:
+    """Checkable preferences judged by their checkers: satisfied as they say, and a broken one enforced
+    (the model's enforcement of one the checker sees followed is withdrawn)."""
+    results = {i: r for i in ids if (r := checkers.check(i, reply)) is not None}
+    verdict.satisfied = [i for i in ids if (results[i].passed if i in results else i in verdict.satisfied)]
+    if verdict.enforce and verdict.enforce_id in results and results[verdict.enforce_id].passed:
+        verdict.enforce, verdict.enforce_id = False, ""
+    broken = [i for i in ids if i in results and not results[i].passed]
+    if not verdict.enforce and broken:
+        verdict.enforce, verdict.enforce_id = True, broken[0]
+
+
 def is_clarifying_question(reply: str, max_chars: int) -> bool:
     text = reply.strip()
     return text.endswith("?") and len(text) <= max_chars
@@ -154,7 +177,25 @@ class UserSimulator:
                 break
         if verdict is None:
             verdict = Verdict(parse_failed=True)
+        if self.settings.verdicts == "checked":
+            check_verdict(verdict, history[-1][1], ids)
         return self._apply_rules(verdict, history[-1][1], applicable, draft)
+
+    async def count_tokens(self, texts: list[str]) -> int | None:
+        """Tokens of the user's messages by the model's tokenizer, chat template excluded (None: it cannot count)."""
+        if not texts:
+            return 0
+        try:
+            with_text = await self._count(texts)
+            empty = await self._count([""] * len(texts))
+        except Unavailable:
+            return None
+        return with_text - empty
+
+    async def _count(self, texts: list[str]) -> int:
+        reply = await self.model.count_tokens(model_pb2.CountTokensRequest(
+            messages=[common_pb2.Message(role="user", content=t) for t in texts]))
+        return reply.tokens
 
     def _apply_rules(self, verdict: Verdict, reply: str, applicable: list, draft: str) -> Verdict:
         # A reply with no question in it is not a clarifying question, whatever the model says.

@@ -5,12 +5,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from orchestrator.conflicts.templates import TEMPLATES, ConflictTemplate
-from orchestrator.profiles import Profile, QueryContext, applicable
+from attune.orchestrator.conflicts.templates import PLACEHOLDER, TEMPLATES, ConflictTemplate
+from attune.orchestrator.profiles import Profile, QueryContext, applicable
 
 __all__ = ["TEMPLATES", "ConflictQuery", "ConflictTemplate", "make_conflict", "render", "should_conflict"]
-
-PLACEHOLDER = "{problem}"
 
 
 @dataclass(frozen=True)

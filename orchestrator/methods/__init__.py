@@ -1,18 +1,19 @@
 """Personalization methods, registered by name: see base.py for the interface."""
 
-from orchestrator.methods import cards, contextual, reflection, reflection_grpo, vanilla  # noqa: F401  (register)
-from orchestrator.methods.base import (
+from attune.orchestrator.methods import cards, contextual, reflection, reflection_grpo, vanilla  # noqa: F401  (register)
+from attune.orchestrator.methods.base import (
     METHODS,
     AgentReply,
     Context,
     Ledger,
     Method,
     MethodSettings,
+    Recall,
     Services,
     UnknownMethod,
     method_class,
     register_method,
 )
 
-__all__ = ["METHODS", "AgentReply", "Context", "Ledger", "Method", "MethodSettings", "Services", "UnknownMethod",
-           "method_class", "register_method"]
+__all__ = ["METHODS", "AgentReply", "Context", "Ledger", "Method", "MethodSettings", "Recall", "Services",
+           "UnknownMethod", "method_class", "register_method"]

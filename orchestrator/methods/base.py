@@ -3,7 +3,13 @@
 A method plays the agent. The runner drives it the same way for every method:
 ``start_session`` -> ``respond`` for each user turn -> ``end_session`` (memory
 upkeep: notes, summaries), and after each session stores ``snapshot`` so a
-killed run resumes with ``restore``. Methods get their collaborators (model,
+killed run resumes with ``restore``.
+
+There is one assistant path: ``respond`` asks the method to ``recall`` the
+memory lines for this turn (the only thing a method contributes to the
+prompt), builds the prompt with ``attune.orchestrator.prompts`` from those
+lines and the one history, calls the model, and tells the method the reply
+(``observe``). Methods get their collaborators (model,
 extractor, retrieval, uservec, trainer) as in-process cores or gRPC clients and
 never know which.
 """
@@ -16,11 +22,10 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.orchestrator.memory import Services
+from attune.orchestrator.prompts import agent_messages
+from attune.services.model.client import chat_request
 from attune.v1 import common_pb2
-from orchestrator.memory import Services
-from services.model.client import chat_request
-
-BASE_SYSTEM = "You are a helpful assistant. Help the user solve their problem."
 
 
 class UnknownMethod(ValueError):
@@ -44,6 +49,9 @@ class MethodSettings(BaseModel):
     rerank: bool = False
     # reflection_grpo: the GRPO note-writer's training job.
     grpo_steps: int = Field(4, ge=1)
+    # Large enough that a few steps change what the note-writer writes (the trainer's own default, 5e-5,
+    # leaves a zero-initialised LoRA update next to nothing after a handful of steps).
+    grpo_learning_rate: float = Field(1e-3, gt=0, le=1)
     grpo_rows: int = Field(8, ge=1)
     grpo_num_generations: int = Field(4, ge=2)
     grpo_max_completion_tokens: int = Field(64, ge=8)
@@ -70,6 +78,14 @@ class Ledger:
 
     def total(self) -> int:
         return sum(e["prompt"] + e["completion"] for e in self.tokens.values())
+
+
+@dataclass
+class Recall:
+    """What a method brings to one turn: its memory lines, and the reward it inferred (rag_vector)."""
+
+    memory: list[str] = field(default_factory=list)
+    reward: float | None = None
 
 
 @dataclass
@@ -110,7 +126,8 @@ class Method:
         self.context: dict[str, Context] = {}
 
     async def prepare(self, profiles: list, ledger: Ledger) -> None:
-        """One-off work before any session (training a note-writer); nothing by default."""
+        """One-off work before any session (training a note-writer) on ``profiles``, which are never the
+        users the run evaluates (the runner keeps them apart); nothing by default."""
 
     async def start_session(self, ctx: Context) -> None:
         self.context[ctx.user_id] = ctx
@@ -120,16 +137,22 @@ class Method:
         """The lines of memory the agent sees for this user (cards, notes); none by default."""
         return []
 
-    def system_prompt(self, user_id: str) -> str:
-        return BASE_SYSTEM
+    async def recall(self, user_id: str, message: str, ledger: Ledger) -> Recall:
+        """The memory for this turn; methods that extract or retrieve per turn override it."""
+        return Recall(self.memory(user_id))
+
+    async def observe(self, user_id: str, message: str, reply: str) -> None:
+        """The agent answered ``message`` with ``reply``; nothing to do by default."""
 
     async def respond(self, user_id: str, message: str, ledger: Ledger) -> AgentReply:
+        recalled = await self.recall(user_id, message, ledger)
         history = self.history[user_id]
         history.append(("user", message))
-        text = await self.chat(user_id, [("system", self.system_prompt(user_id)),
-                                         *history[-self.settings.max_history_turns:]], ledger)
+        text = await self.chat(user_id, agent_messages(recalled.memory, history, self.settings.max_history_turns),
+                               ledger)
         history.append(("assistant", text))
-        return AgentReply(text, self.memory(user_id))
+        await self.observe(user_id, message, text)
+        return AgentReply(text, recalled.memory, recalled.reward)
 
     async def end_session(self, user_id: str, ledger: Ledger) -> None:
         """Memory upkeep after the session; nothing by default."""
@@ -172,10 +195,3 @@ def method_class(name: str) -> type[Method]:
         return METHODS[name]
     except KeyError:
         raise UnknownMethod(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}") from None
-
-
-def with_memory(intro: str, lines: list[str]) -> str:
-    """The base system prompt plus a block of memory lines (none: the base prompt alone)."""
-    if not lines:
-        return BASE_SYSTEM
-    return BASE_SYSTEM + f"\n{intro}\n" + "\n".join(f"- {line}" for line in lines)

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from attune.orchestrator.methods.base import Context, Ledger, Method, Recall, register_method
+from attune.orchestrator.personalized import PersonalizedConfig, PersonalizedLLM, extraction_turns
+from attune.orchestrator.prompts import card_line
 from attune.v1 import common_pb2, extractor_pb2, retrieval_pb2
-from orchestrator.methods.base import AgentReply, Context, Ledger, Method, register_method, with_memory
-from orchestrator.personalized import PersonalizedConfig, PersonalizedLLM
-
-
-def card_line(card: common_pb2.PreferenceCard) -> str:
-    return card.preference + ("" if card.condition in ("", "always") else f" ({card.condition})")
 
 
 def card_dicts(cards) -> list[dict]:
@@ -37,24 +34,19 @@ class AllMemory(Method):
         self.cards: dict[str, dict[str, common_pb2.PreferenceCard]] = {}
 
     def memory(self, user_id: str) -> list[str]:
-        return [card_line(c) for c in self.cards.get(user_id, {}).values()]
+        return [card_line(c.preference, c.condition) for c in self.cards.get(user_id, {}).values()]
 
-    def system_prompt(self, user_id: str) -> str:
-        return with_memory("Everything this user has told you they prefer (follow it where it applies):",
-                           self.memory(user_id))
-
-    async def respond(self, user_id: str, message: str, ledger: Ledger) -> AgentReply:
+    async def recall(self, user_id: str, message: str, ledger: Ledger) -> Recall:
+        """Every card so far, after extracting the new ones from this message."""
         known = self.cards.setdefault(user_id, {})
-        turns = [common_pb2.Message(role=r, content=c) for r, c in self.history[user_id][-4:]]
-        turns.append(common_pb2.Message(role="user", content=message))
         found = await self.services.extractor.extract(extractor_pb2.ExtractRequest(
-            context=self.context[user_id].request("extractor", self.name), user_id=user_id, turns=turns,
-            known_cards=list(known.values())))
+            context=self.context[user_id].request("extractor", self.name), user_id=user_id,
+            turns=extraction_turns(self.history[user_id], message), known_cards=list(known.values())))
         if found.usage.prompt_tokens:
             ledger.add("extractor", found.usage)
         for card in found.cards:
             known[card.card_id] = card
-        return await super().respond(user_id, message, ledger)
+        return Recall(self.memory(user_id))
 
     def snapshot(self, user_id: str) -> dict:
         return {"cards": card_dicts(self.cards.get(user_id, {}).values())}
@@ -87,13 +79,17 @@ class Rag(Method):
         self.assistant.run_id = ctx.run_id
         await self.assistant.reset_session(ctx.user_id, str(ctx.session))
 
-    async def respond(self, user_id: str, message: str, ledger: Ledger) -> AgentReply:
-        reply = await self.assistant.chat(user_id, message)
-        ledger.add("agent", reply.usage)
-        if reply.extract_usage.prompt_tokens:
-            ledger.add("extractor", reply.extract_usage)
-        self.history[user_id] += [("user", message), ("assistant", reply.text)]
-        return AgentReply(reply.text, [card_line(c) for c in reply.selected], reply.reward)
+    async def recall(self, user_id: str, message: str, ledger: Ledger) -> Recall:
+        """The cards retrieved and selected for this message (after extracting and storing new ones)."""
+        recalled = await self.assistant.recall(user_id, message, self.history[user_id])
+        if recalled.extract_usage.prompt_tokens:
+            ledger.add("extractor", recalled.extract_usage)
+        if recalled.rerank_usage.prompt_tokens:
+            ledger.add("reranker", recalled.rerank_usage)
+        return Recall(recalled.memory, recalled.reward)
+
+    async def observe(self, user_id: str, message: str, reply: str) -> None:
+        await self.assistant.observe(user_id, reply)
 
     async def _cards(self, user_id: str) -> list[common_pb2.PreferenceCard]:
         listed = await self.services.retrieval.list_cards(retrieval_pb2.ListCardsRequest(user_id=user_id))

@@ -7,8 +7,9 @@ into a running summary written by the model.
 
 from __future__ import annotations
 
+from attune.orchestrator.methods.base import Ledger, Method, register_method
+from attune.orchestrator.prompts import system_prompt
 from attune.v1 import common_pb2, model_pb2
-from orchestrator.methods.base import Ledger, Method, register_method, with_memory
 
 TURN_CHARS = 400
 SUMMARY_PROMPT = (
@@ -35,14 +36,11 @@ class Contextual(Method):
         summary = self.summary.get(user_id, "")
         return ([f"Summary of older sessions: {summary}"] if summary else []) + self.sessions.get(user_id, [])
 
-    def system_prompt(self, user_id: str) -> str:
-        return with_memory("Earlier sessions with this user (follow the preferences they showed):",
-                           self.memory(user_id))
-
     async def end_session(self, user_id: str, ledger: Ledger) -> None:
         sessions = self.sessions.setdefault(user_id, [])
         sessions.append(render_session(self.context[user_id].session, self.transcript(user_id)))
-        while sessions and await self._tokens(self.system_prompt(user_id)) > self.settings.context_budget_tokens:
+        budget = self.settings.context_budget_tokens
+        while sessions and await self._tokens(system_prompt(self.memory(user_id))) > budget:
             oldest = sessions.pop(0)
             earlier = self.summary.get(user_id, "(none)")
             text = await self.chat(user_id, [("system", SUMMARY_PROMPT),

@@ -8,8 +8,8 @@ whose note-writer is a LoRA adapter trained with GRPO (see reflection_grpo.py).
 
 from __future__ import annotations
 
-from orchestrator.methods.base import Ledger, Method, register_method, with_memory
-from services.trainer.notes import NOTE_MAX_TOKENS, clean_note, note_update_messages
+from attune.orchestrator.methods.base import Ledger, Method, register_method
+from attune.services.trainer.notes import NOTE_MAX_TOKENS, clean_note, note_update_messages
 
 
 @register_method
@@ -25,10 +25,6 @@ class Reflection(Method):
     def memory(self, user_id: str) -> list[str]:
         notes = self.notes.get(user_id, "")
         return [line.strip("-* ").strip() for line in notes.splitlines() if line.strip("-* ").strip()]
-
-    def system_prompt(self, user_id: str) -> str:
-        return with_memory("Your notes about this user's preferences (follow them where they apply):",
-                           self.memory(user_id))
 
     async def end_session(self, user_id: str, ledger: Ledger) -> None:
         previous = self.notes.get(user_id, "")

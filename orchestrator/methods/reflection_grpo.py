@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import random
 
+from attune.orchestrator.methods.base import Ledger, register_method
+from attune.orchestrator.methods.reflection import Reflection
+from attune.services.trainer.client import wait_for_job
 from attune.v1 import trainer_pb2
-from orchestrator.methods.base import Ledger, register_method
-from orchestrator.methods.reflection import Reflection
-from services.trainer.client import wait_for_job
 
 OPENERS = (
     "Can you help me with a math problem? Solve 3x + 5 = 20.",
@@ -54,7 +54,7 @@ class ReflectionGRPO(Reflection):
 
     async def prepare(self, profiles: list, ledger: Ledger) -> None:
         s = self.settings
-        self.note_adapter = f"notes-grpo-s{self.seed}-steps{s.grpo_steps}-rows{s.grpo_rows}"
+        self.note_adapter = f"notes-grpo-s{self.seed}-steps{s.grpo_steps}-rows{s.grpo_rows}-lr{s.grpo_learning_rate:.0e}"
         info = await self.services.model.get_info()
         if self.note_adapter in info.adapters:
             return
@@ -64,7 +64,8 @@ class ReflectionGRPO(Reflection):
         params = {"num_generations": s.grpo_num_generations, "max_completion_length": s.grpo_max_completion_tokens}
         job = await self.services.trainer.submit_job(trainer_pb2.TrainJobSpec(
             kind="grpo_notes", scope="global", data_path=str(data.resolve()), adapter_name=self.note_adapter,
-            max_steps=s.grpo_steps, seed=self.seed, params_json=json.dumps(params)))
+            max_steps=s.grpo_steps, learning_rate=s.grpo_learning_rate, seed=self.seed,
+            params_json=json.dumps(params)))
         done = await wait_for_job(self.services.trainer, job.job_id, s.grpo_timeout_s)
         if done.state != "succeeded":
             raise TrainingFailed(f"GRPO note-writer job {done.job_id} ended {done.state}: {done.error}")

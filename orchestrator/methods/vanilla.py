@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.methods.base import Method, register_method
+from attune.orchestrator.methods.base import Method, register_method
 
 
 @register_method

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from orchestrator.profiles.model import Preference, Profile, ProfileError
-from orchestrator.profiles.schema import Schema
+from attune.orchestrator.profiles.model import Preference, Profile, ProfileError
+from attune.orchestrator.profiles.schema import Schema
 
 
 def profile_rng(kind: str, seed: int, index: int, attempt: int = 0) -> random.Random:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from orchestrator.profiles.check import check_profile
-from orchestrator.profiles.model import Profile, ProfileError
-from orchestrator.profiles.msc import is_msc, msc_profile
+from attune.orchestrator.profiles.check import check_profile
+from attune.orchestrator.profiles.model import Profile, ProfileError
+from attune.orchestrator.profiles.msc import is_msc, msc_profile
+from attune.services.common.files import atomic_write_text
 
 
 def load_profiles(path: str | Path) -> list[Profile]:
@@ -78,17 +77,5 @@ def _check_all(profiles: list[Profile], path: Path) -> None:
 
 
 def save_profiles(profiles: list[Profile], path: str | Path) -> None:
-    """Write JSON Lines atomically: a temporary file in the same folder, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for profile in profiles:
-                out.write(profile.model_dump_json() + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON Lines atomically (services/common/files.py)."""
+    atomic_write_text(path, "".join(profile.model_dump_json() + "\n" for profile in profiles))

@@ -15,12 +15,12 @@ import random
 
 import json_repair
 
-from orchestrator.profiles.check import check_profile
-from orchestrator.profiles.generate import draw_preferences, persona_line, profile_rng
-from orchestrator.profiles.model import Profile
-from orchestrator.profiles.schema import Schema
-from services.common.logging import get_logger
-from services.model.client import chat_request
+from attune.orchestrator.profiles.check import check_profile
+from attune.orchestrator.profiles.generate import draw_preferences, persona_line, profile_rng
+from attune.orchestrator.profiles.model import Profile
+from attune.orchestrator.profiles.schema import Schema
+from attune.services.common.logging import get_logger
+from attune.services.model.client import chat_request
 
 log = get_logger(__name__)
 

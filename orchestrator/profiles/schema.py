@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.profiles.check import trigger_problems
-from orchestrator.profiles.model import Preference, ProfileError, Trigger, overlaps
+from attune.orchestrator.profiles.check import trigger_problems
+from attune.orchestrator.profiles.model import Preference, ProfileError, Trigger, overlaps
 
 SHIPPED = Path(__file__).parent / "data" / "schema.yaml"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")

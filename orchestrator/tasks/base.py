@@ -1,4 +1,4 @@
-"""The shapes every task dataset shares: a problem, a score, and the dataset base class.
+"""The shapes every task dataset shares: a problem, a score, the dataset base class and its registration.
 
 A dataset turns records in its native field layout (the layout of its hub copy,
 which is also the layout of the sample shipped here) into `Problem`s, scores a
@@ -12,9 +12,10 @@ import random
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
-from orchestrator.tasks import sources
-from orchestrator.tasks.errors import TaskError
+from attune.orchestrator.tasks import sources
+from attune.orchestrator.tasks.errors import TaskError
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class TaskDataset:
             hub = f" or source='hub' (hub id {self.default_hub_id})" if self.default_hub_id else ""
             raise TaskError(f"{self.name}: no sample ships with attune ({self.no_sample_reason}); "
                             f"pass a local copy as source=PATH{hub}")
-        sample = resources.files("orchestrator.tasks") / "samples" / self.sample_file
+        sample = resources.files("attune.orchestrator.tasks") / "samples" / self.sample_file
         with resources.as_file(sample) as path:
             return sources.read_path(path)
 
@@ -124,6 +125,23 @@ class TaskDataset:
     def make(self, id: str, question: str, reference: str, **extra) -> Problem:
         return Problem(dataset=self.name, id=str(id), question=question, reference=reference,
                        kind=self.kind, domain=extra.pop("domain", self.domain), **extra)
+
+
+DATASETS: dict[str, TaskDataset] = {}
+D = TypeVar("D", bound=TaskDataset)
+
+
+def register_dataset(cls: type[D]) -> type[D]:
+    """Class decorator: adds an instance of the dataset class to DATASETS under its `name`.
+
+    It lives here rather than in registry.py because the dataset modules use it and registry.py imports them.
+    """
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name to register it under")
+    if cls.name in DATASETS:
+        raise ValueError(f"dataset {cls.name!r} is already registered (by {type(DATASETS[cls.name]).__name__})")
+    DATASETS[cls.name] = cls()
+    return cls
 
 
 def describe(source: str | Path | None) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 import re
 
-from orchestrator.tasks.answers import chosen_letter
-from orchestrator.tasks.base import Problem, Score, TaskDataset, text_id
+from attune.orchestrator.tasks.answers import chosen_letter
+from attune.orchestrator.tasks.base import Problem, Score, TaskDataset, register_dataset, text_id
 
 LETTERS = "ABCDEFGH"
 
@@ -39,6 +39,7 @@ class ChoiceDataset(TaskDataset):
         return Score(False, f"expected {problem.reference}, got {letter}")
 
 
+@register_dataset
 class LogiQA(ChoiceDataset):
     """AGIEval's logiqa-en layout (passage, question, options "(A)...", label "A"), as shipped; the hub copy
     hails/agieval-logiqa-en (query, choices, gold) is read too."""
@@ -79,6 +80,7 @@ def strip_label(option: str) -> str:
     return re.sub(r"^\s*\([A-H]\)\s*", "", option).strip()
 
 
+@register_dataset
 class MMLU(ChoiceDataset):
     """cais/mmlu layout (question, subject, choices, answer index), as shipped; a folder of per-subject CSV files
     with a header row (question, choice0..choice3 or A..D, answer as index or letter) is read too."""
@@ -123,6 +125,7 @@ def subject_domain(subject: str) -> str:
     return next((domain for domain, pattern in SUBJECT_DOMAINS if re.search(pattern, subject)), "general")
 
 
+@register_dataset
 class MedQA(ChoiceDataset):
     """GBaker/MedQA-USMLE-4-options layout: question, options {A: ..., D: ...}, answer_idx, meta_info."""
 
@@ -141,6 +144,7 @@ class MedQA(ChoiceDataset):
         return problems
 
 
+@register_dataset
 class GPQA(ChoiceDataset):
     """Idavidrein/gpqa layout (Question, Correct Answer, Incorrect Answer 1-3, Record ID), CSV or JSON.
 

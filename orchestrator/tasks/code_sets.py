@@ -13,9 +13,9 @@ import pickle
 import re
 import zlib
 
-from orchestrator.tasks import harness
-from orchestrator.tasks.base import Problem, Score, TaskDataset
-from orchestrator.tasks.execution import extract_code, score_program
+from attune.orchestrator.tasks import harness
+from attune.orchestrator.tasks.base import Problem, Score, TaskDataset, register_dataset
+from attune.orchestrator.tasks.execution import extract_code, score_program
 
 UNITTEST_MAIN = """
 
@@ -50,6 +50,7 @@ def defines(code: str, name: str) -> bool:
     return re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
 
 
+@register_dataset
 class HumanEval(CodeDataset):
     """openai/openai_humaneval layout: task_id, prompt, canonical_solution, test, entry_point (HumanEval.jsonl.gz)."""
 
@@ -71,6 +72,7 @@ class HumanEval(CodeDataset):
         return f"{import_lines(problem.meta['prompt'])}\n\n{code}\n\n{problem.tests}"
 
 
+@register_dataset
 class BigCodeBench(CodeDataset):
     """bigcode/bigcodebench layout: task_id, instruct_prompt, code_prompt, canonical_solution, test (unittest
     TestCases), entry_point. Its tests import many third-party libraries: missing ones fail the problem."""
@@ -93,6 +95,7 @@ class BigCodeBench(CodeDataset):
         return f"{code}\n\n{problem.tests}"
 
 
+@register_dataset
 class LiveCodeBench(CodeDataset):
     """lighteval/code_generation_lite layout (LiveCodeBench's code_generation_lite as Parquet): question_id,
     question_content, starter_code, public_test_cases, private_test_cases, metadata, platform, difficulty.
@@ -146,6 +149,7 @@ def decode_cases(text: str) -> list:
         return json.loads(PlainUnpickler(io.BytesIO(raw)).load())
 
 
+@register_dataset
 class SciCode(CodeDataset):
     """SciCode1/SciCode layout (SciCode's problems_dev.jsonl / problems_all.jsonl): problem_id,
     problem_description_main, problem_io, required_dependencies, sub_steps (step_description_prompt,

@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from orchestrator.tasks.base import Score
+from attune.orchestrator.tasks.base import Score
 
 FENCE = re.compile(r"```[ \t]*(?:python3?|py)[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 OUTPUT_LIMIT = 10_000

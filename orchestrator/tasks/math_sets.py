@@ -6,8 +6,8 @@ import ast
 import json
 import re
 
-from orchestrator.tasks.answers import NUMBER, final_answer, last_boxed, math_equal, parse_math, stated_answer
-from orchestrator.tasks.base import Problem, Score, TaskDataset, text_id
+from attune.orchestrator.tasks.answers import NUMBER, final_answer, last_boxed, math_equal, parse_math, stated_answer
+from attune.orchestrator.tasks.base import Problem, Score, TaskDataset, register_dataset, text_id
 
 
 class MathDataset(TaskDataset):
@@ -23,6 +23,7 @@ class MathDataset(TaskDataset):
         return Score(False, f"expected {problem.reference}, got {found}")
 
 
+@register_dataset
 class Math500(MathDataset):
     """HuggingFaceH4/MATH-500 layout: problem, solution, answer, subject, level, unique_id."""
 
@@ -37,6 +38,7 @@ class Math500(MathDataset):
                 for r in records]
 
 
+@register_dataset
 class MathHard(MathDataset):
     """lighteval/MATH-Hard layout (level 5 of MATH): problem, solution, level, type; the answer is the boxed one."""
 
@@ -56,6 +58,7 @@ class MathHard(MathDataset):
         return problems
 
 
+@register_dataset
 class Aime(MathDataset):
     """HuggingFaceH4/aime_2024 layout (id, problem, solution, answer, url); Maxwell-Jia/AIME_2024's capitalized
     keys (ID, Problem, Solution, Answer) are read too."""
@@ -74,6 +77,7 @@ class Aime(MathDataset):
         return problems
 
 
+@register_dataset
 class TheoremQA(TaskDataset):
     """TIGER-Lab/TheoremQA layout: Question, Answer, Answer_type, Picture (and id, field in the GitHub copy).
 

@@ -1,20 +1,16 @@
-"""The registry of task datasets, by name."""
+"""The registry of task datasets, by name.
+
+Each dataset class registers itself with `@register_dataset` (tasks/base.py); importing the modules below
+is what fills DATASETS, so a new dataset is one decorated class in one of them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.tasks.base import Problem, TaskDataset
-from orchestrator.tasks.choice_sets import GPQA, MMLU, LogiQA, MedQA
-from orchestrator.tasks.code_sets import BigCodeBench, HumanEval, LiveCodeBench, SciCode
-from orchestrator.tasks.errors import UnknownDataset
-from orchestrator.tasks.math_sets import Aime, Math500, MathHard, TheoremQA
-
-DATASETS: dict[str, TaskDataset] = {
-    dataset.name: dataset
-    for dataset in (Math500(), MathHard(), Aime(), TheoremQA(), HumanEval(), BigCodeBench(), LiveCodeBench(),
-                    SciCode(), LogiQA(), MMLU(), MedQA(), GPQA())
-}
+from attune.orchestrator.tasks import choice_sets, code_sets, math_sets  # noqa: F401 (they register their datasets)
+from attune.orchestrator.tasks.base import DATASETS, Problem, TaskDataset
+from attune.orchestrator.tasks.errors import UnknownDataset
 
 
 def get_dataset(name: str) -> TaskDataset:

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.errors import DeadlineExceeded, Unavailable, from_rpc_error
-from services.common.server import AUTH_HEADER
+from attune.services.common.errors import DeadlineExceeded, Unavailable, from_rpc_error
+from attune.services.common.server import AUTH_HEADER
 
 
 def service_config(max_attempts: int = 5, initial_backoff_s: float = 0.2, max_backoff_s: float = 5.0) -> str:

@@ -13,6 +13,7 @@ checks are exempt from the auth token, so none is sent.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import grpc
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m services.common.healthcheck",
         description="Exit 0 when the gRPC health service at HOST:PORT says SERVING, 1 otherwise.")
-    parser.add_argument("target", metavar="HOST:PORT")
+    parser.add_argument("target", metavar="HOST:PORT", nargs="?")
+    parser.add_argument("--service-name", help="a registered service: probe it on 127.0.0.1 at its port")
     parser.add_argument("--service", default="", help="service name to check; default: the whole server")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer (default 3)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
@@ -50,10 +52,28 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:
         # Docker reserves exit code 2: a usage error reads as unhealthy (1), --help as 0.
         return 0 if stop.code in (0, None) else 1
-    ok, status = check(args.target, args.service, args.timeout)
+    target = args.target or _local_target(args.service_name)
+    if target is None:
+        print("name HOST:PORT or --service-name", file=sys.stderr)
+        return 1
+    args.target = target
+    ok, status = check(target, args.service, args.timeout)
     if not args.quiet:
         print(f"{args.target} {args.service or '(server)'}: {status}", file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
+
+
+def _local_target(name: str | None) -> str | None:
+    """127.0.0.1 at the port of registered service ``name`` (ATTUNE_<NAME>_PORT overrides it)."""
+    from attune.services.common import registry
+
+    if not name:
+        return None
+    try:
+        desc = registry.get(name)
+    except registry.UnknownService:
+        return None
+    return f"127.0.0.1:{os.environ.get(desc.env_prefix + 'PORT', desc.port)}"
 
 
 if __name__ == "__main__":

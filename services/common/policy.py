@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECTION_SEED = 20260311
 
@@ -38,6 +40,38 @@ class PolicyConfig:
     eta_short: float = 5e-3
     baseline_ema: float = 0.05
     short_decay: float = 0.1
+
+
+_DEFAULTS = PolicyConfig()
+
+
+class PolicySettings(BaseSettings):
+    """The one configuration of the policy, read by retrieval and uservec alike (prefix ATTUNE_POLICY_).
+
+    Both services must agree on it (the dimension above all), so it has one prefix, documented once
+    in docs/memory.md.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ATTUNE_POLICY_", extra="ignore")
+
+    dim: int = Field(_DEFAULTS.dim, ge=1, le=65536)
+    beta_long: float = Field(_DEFAULTS.beta_long, allow_inf_nan=False)
+    beta_short: float = Field(_DEFAULTS.beta_short, allow_inf_nan=False)
+    tau: float = Field(_DEFAULTS.tau, gt=0, allow_inf_nan=False)
+    eta_long: float = Field(_DEFAULTS.eta_long, ge=0, allow_inf_nan=False)
+    eta_short: float = Field(_DEFAULTS.eta_short, ge=0, allow_inf_nan=False)
+    baseline_ema: float = Field(_DEFAULTS.baseline_ema, ge=0, le=1)
+    short_decay: float = Field(_DEFAULTS.short_decay, ge=0, le=1)
+
+    def config(self) -> PolicyConfig:
+        return PolicyConfig(**self.model_dump())
+
+
+def policy_from_env() -> PolicyConfig:
+    """The policy ATTUNE_POLICY_* configures; a bad value raises SettingsError naming the variable."""
+    from attune.services.common.settings import load
+
+    return load(PolicySettings).config()
 
 
 @lru_cache(maxsize=8)

@@ -17,10 +17,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common import metrics
-from services.common.errors import AttuneError
-from services.common.logging import get_logger
-from services.common.settings import ServiceSettings
+from attune.services.common import metrics
+from attune.services.common.errors import AttuneError
+from attune.services.common.logging import get_logger
+from attune.services.common.settings import ServiceSettings
 
 log = get_logger(__name__)
 

@@ -29,21 +29,6 @@ class CommonSettings(BaseSettings):
     log_json: bool = True
 
 
-class Peers(BaseSettings):
-    """Where each service listens, for the services and the CLI that call it (prefix ATTUNE_).
-
-    An empty target means "not used" where the peer is optional.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="ATTUNE_", extra="ignore")
-
-    model_target: str = "127.0.0.1:50051"
-    extractor_target: str = "127.0.0.1:50052"
-    retrieval_target: str = "127.0.0.1:50053"
-    uservec_target: str = "127.0.0.1:50054"
-    trainer_target: str = "127.0.0.1:50056"
-
-
 class ServiceSettings(BaseSettings):
     """Network settings of one gRPC service; subclasses set the env prefix."""
 

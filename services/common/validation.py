@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common.errors import InvalidArgument
+from attune.services.common.errors import InvalidArgument
 
 MAX_ID_CHARS = 256
 

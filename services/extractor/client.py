@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from attune.services.common.client import GrpcClient
 from attune.v1 import extractor_pb2, extractor_pb2_grpc
-from services.common.client import GrpcClient
 
 
 class ExtractorClient(GrpcClient):

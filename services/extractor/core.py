@@ -17,14 +17,14 @@ import json
 import re
 import time
 
+from attune.services.common.cards import card_id, grounding, similarity
+from attune.services.common.errors import InvalidArgument, Unavailable
+from attune.services.common.logging import get_logger, request_context
+from attune.services.common.validation import check_id
+from attune.services.extractor.parsing import parse_cards
+from attune.services.extractor.settings import ExtractorSettings
+from attune.services.model.client import chat_request
 from attune.v1 import common_pb2, extractor_pb2
-from services.common.cards import card_id, grounding, similarity
-from services.common.errors import InvalidArgument, Unavailable
-from services.common.logging import get_logger, request_context
-from services.common.validation import check_id
-from services.extractor.parsing import parse_cards
-from services.extractor.settings import ExtractorSettings
-from services.model.client import chat_request
 
 log = get_logger(__name__)
 
@@ -180,3 +180,8 @@ class ExtractorService:
                 conflict_group=fields["conflict_group"], evidence=evidence, confidence=fields["confidence"],
                 created_at_ms=now, session_id=request.context.session_id))
         return out
+
+
+async def build(context) -> ExtractorService:
+    """The registry's factory: the extractor reads through its ``model`` peer."""
+    return ExtractorService(context.settings, context.peers["model"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from attune.services.extractor.core import ExtractorService
 from attune.v1 import extractor_pb2, extractor_pb2_grpc
-from services.extractor.core import ExtractorService
 
 SERVICE_NAME = extractor_pb2.DESCRIPTOR.services_by_name["ExtractorService"].full_name
 

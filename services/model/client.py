@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from attune.services.common.client import GrpcClient
 from attune.v1 import model_pb2, model_pb2_grpc
-from services.common.client import GrpcClient
 
 
 class ModelClient(GrpcClient):

@@ -12,13 +12,13 @@ import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from attune.services.common import metrics
+from attune.services.common.errors import InvalidArgument, Unavailable
+from attune.services.common.logging import get_logger, request_context
+from attune.services.model.backends import create_backend
+from attune.services.model.backends.base import Backend, Completion, Delta, Job
+from attune.services.model.settings import ModelSettings
 from attune.v1 import common_pb2, model_pb2
-from services.common import metrics
-from services.common.errors import InvalidArgument, Unavailable
-from services.common.logging import get_logger, request_context
-from services.model.backends import create_backend
-from services.model.backends.base import Backend, Completion, Delta, Job
-from services.model.settings import ModelSettings
 
 log = get_logger(__name__)
 
@@ -76,7 +76,7 @@ class ModelService:
     async def count_tokens(self, request: model_pb2.CountTokensRequest) -> model_pb2.CountTokensResponse:
         self._check_ready()
         job = Job(messages=self._messages(request.messages))
-        tokens = self.backend.count_tokens(job)
+        tokens = await self.backend.count_tokens_async(job)
         if tokens is None:
             raise Unavailable(f"the {self.backend.name} backend cannot count tokens before a call")
         return model_pb2.CountTokensResponse(tokens=tokens)
@@ -163,3 +163,12 @@ class ModelService:
                   finish_reason=completion.finish_reason, adapter=job.adapter)
         return {"text": completion.text, "finish_reason": completion.finish_reason, "usage": usage,
                 "model": model, "adapter": job.adapter}
+
+
+async def build(context) -> ModelService:
+    """The registry's factory (services/common/registry.py). Adapters default to where the trainer
+    publishes them, ``<data_dir>/adapters``."""
+    settings = context.settings
+    if settings.adapter_dir is None:
+        settings = settings.model_copy(update={"adapter_dir": context.common.data_dir / "adapters"})
+    return ModelService(settings, context.common.data_dir)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from attune.services.model.core import ModelService
 from attune.v1 import model_pb2, model_pb2_grpc
-from services.model.core import ModelService
 
 SERVICE_NAME = model_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServiceSettings
+from attune.services.common.settings import ServiceSettings
 
 
 class ModelSettings(ServiceSettings):
@@ -31,6 +31,9 @@ class ModelSettings(ServiceSettings):
     threads: int = Field(0, ge=0, description="torch threads; 0 = all cores")
     openai_base_url: str = ""
     openai_api_key: str = "EMPTY"
+    # A local folder with the served model's tokenizer and chat template: CountTokens of the
+    # openai backend counts with it. Empty: a vLLM server's /tokenize, else CountTokens is UNAVAILABLE.
+    openai_tokenizer: str = ""
     vllm_gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
     vllm_max_loras: int = Field(4, ge=1)
     vllm_max_lora_rank: int = Field(16, ge=1)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from attune.services.common.client import GrpcClient
 from attune.v1 import retrieval_pb2, retrieval_pb2_grpc
-from services.common.client import GrpcClient
 
 
 class RetrievalClient(GrpcClient):

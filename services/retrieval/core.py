@@ -22,16 +22,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from attune.services.common import metrics
+from attune.services.common.cards import card_id as stable_card_id
+from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from attune.services.common.logging import get_logger, request_context
+from attune.services.common.policy import PolicyConfig, item_vectors, policy, policy_from_env
+from attune.services.common.validation import check_id
+from attune.services.retrieval.rerank import CrossEncoderReranker, LLMReranker, Reranker, card_text
+from attune.services.retrieval.settings import RetrievalSettings
+from attune.services.retrieval.store import CardPoint, CardStore, StoredCard
 from attune.v1 import common_pb2, retrieval_pb2, uservec_pb2
-from services.common import metrics
-from services.common.cards import card_id as stable_card_id
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.logging import get_logger, request_context
-from services.common.policy import item_vectors, policy
-from services.common.validation import check_id
-from services.retrieval.rerank import CrossEncoderReranker, LLMReranker, Reranker, card_text
-from services.retrieval.settings import RetrievalSettings
-from services.retrieval.store import CardPoint, CardStore, StoredCard
 
 log = get_logger(__name__)
 
@@ -67,7 +67,7 @@ class RetrievalService:
     """
 
     def __init__(self, settings: RetrievalSettings, embedder, store: CardStore, model=None, uservec=None,
-                 reranker: Reranker | None = None):
+                 reranker: Reranker | None = None, owns_embedder: bool = False, policy: PolicyConfig | None = None):
         if store.dim != embedder.dim or store.embedder_id != embedder.id:
             raise FailedPrecondition(f"the store holds {store.embedder_id} (dim {store.dim}) but the embedder is "
                                      f"{embedder.id} (dim {embedder.dim})")
@@ -76,7 +76,8 @@ class RetrievalService:
         self.store = store
         self.model = model
         self.uservec = uservec
-        self.policy_config = settings.policy()
+        # The policy's configuration (ATTUNE_POLICY_*), the same the user-vector service uses.
+        self.policy_config = policy or PolicyConfig()
         if reranker is None:
             if settings.cross_encoder_path:
                 reranker = CrossEncoderReranker(settings.cross_encoder_path)
@@ -84,11 +85,18 @@ class RetrievalService:
                 reranker = LLMReranker(model, settings.rerank_llm_max_candidates, settings.rerank_llm_max_tokens)
         self.reranker = reranker
         self._writes = asyncio.Lock()
+        # Built by ``build``: closing the service closes its embedder too (tests share one).
+        self.owns_embedder = owns_embedder
         self.ready = True
+
+    async def start(self) -> None:
+        """Nothing to wait for: the embedder and the store are open once built."""
 
     async def close(self) -> None:
         self.ready = False
         await self._store(self.store.close)
+        if self.owns_embedder:
+            self.embedder.close()
 
     # ---- the interface ----------------------------------------------------
 
@@ -152,12 +160,14 @@ class RetrievalService:
         dense = np.array([h.score for h in hits], np.float32)
         rerank = np.zeros(len(hits), np.float32)
         reranker_name = "none"
+        usage = common_pb2.TokenUsage()
         if request.rerank:
             cap = self.reranker.max_candidates()
             if cap is not None and len(hits) > cap:
                 hits, cards, dense, rerank = hits[:cap], cards[:cap], dense[:cap], rerank[:cap]
             with _Timer("rerank"):
-                rerank = np.array(await self.reranker.scores(request.query, cards, request.context), np.float32)
+                rerank = np.array(await self.reranker.scores(request.query, cards, request.context, usage),
+                                  np.float32)
             reranker_name = self.reranker.name
         base = rerank if request.rerank else dense
         items = item_vectors(np.stack([h.vector for h in hits]), self.policy_config.dim)
@@ -167,7 +177,7 @@ class RetrievalService:
             # Best first; equal scores keep the dense order, so the result is deterministic.
             order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), i))
             chosen = set(order[:select_k])
-        return retrieval_pb2.RetrieveResponse(reranker=reranker_name, candidates=[
+        return retrieval_pb2.RetrieveResponse(reranker=reranker_name, usage=usage, candidates=[
             retrieval_pb2.ScoredCard(card=cards[i], dense_score=float(dense[i]), rerank_score=float(rerank[i]),
                                      probability=float(probs[i]), selected=i in chosen,
                                      item_vector=common_pb2.Vector(values=items[i].tolist()))
@@ -230,8 +240,7 @@ class RetrievalService:
                 values = np.zeros(dim, np.float32)
             if values.shape[0] != dim:
                 raise FailedPrecondition(f"{name} of user {request.user_id!r} has dimension {values.shape[0]}, the "
-                                         f"policy uses {dim}: ATTUNE_RETRIEVAL_POLICY_DIM must equal the user-vector "
-                                         "service's dimension")
+                                         f"policy uses {dim}: both services must read the same ATTUNE_POLICY_DIM")
             if not np.isfinite(values).all():
                 raise FailedPrecondition(f"{name} of user {request.user_id!r} is not finite")
             out.append(values)
@@ -292,3 +301,39 @@ class RetrievalService:
                                      "ATTUNE_USERVEC_TARGET")
         return top_k, select_k
 
+
+
+def load_embedder(settings: RetrievalSettings):
+    from attune.services.common.embeddings import Embedder
+
+    return Embedder(settings.embedder_path, model_id=settings.embedder_id, batch_size=settings.embed_batch_size,
+                    threads=settings.embed_threads)
+
+
+async def build(context) -> RetrievalService:
+    """The registry's factory: the embedder (in a worker thread), the card store under the state
+    directory (or the Qdrant server of ATTUNE_QDRANT_URL), and the optional peers: ``model`` for the
+    LLM rerank, ``uservec`` for the user vectors.
+
+    A collection built by another embedder, or a shard folder held by another process, fails here.
+    """
+    from attune.services.common.settings import load
+    from attune.services.retrieval.settings import QdrantSettings
+    from attune.services.retrieval.store import open_store
+
+    settings = context.settings
+    embedder = await asyncio.to_thread(load_embedder, settings)
+    qdrant = load(QdrantSettings)
+    store = open_store(settings, embedder.id, embedder.dim, context.state_dir, qdrant.url, qdrant.api_key)
+    try:
+        core = RetrievalService(settings, embedder, store, model=context.peers.get("model"),
+                                uservec=context.peers.get("uservec"), owns_embedder=True,
+                                policy=policy_from_env())
+    except BaseException:
+        store.close()
+        embedder.close()
+        raise
+    log.info("retrieval_opened", store=store.describe(), embedder=embedder.id, dim=embedder.dim, cards=store.count(),
+             reranker=type(core.reranker).__name__ if core.reranker else "none",
+             uservec="on" if core.uservec is not None else "off")
+    return core

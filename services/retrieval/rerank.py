@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from attune.services.common.errors import FailedPrecondition
+from attune.services.common.logging import get_logger
+from attune.services.model.client import chat_request
 from attune.v1 import common_pb2, model_pb2
-from services.common.errors import FailedPrecondition
-from services.common.logging import get_logger
-from services.model.client import chat_request
 
 log = get_logger(__name__)
 
@@ -51,7 +51,9 @@ class Reranker:
     name = "none"
 
     async def scores(self, query: str, cards: Sequence[common_pb2.PreferenceCard],
-                     context: common_pb2.RequestContext | None = None) -> list[float]:
+                     context: common_pb2.RequestContext | None = None,
+                     usage: common_pb2.TokenUsage | None = None) -> list[float]:
+        """One score per card; a reranker that calls a model adds its tokens to ``usage``."""
         raise NotImplementedError
 
     def max_candidates(self) -> int | None:
@@ -64,7 +66,7 @@ class NoReranker(Reranker):
 
     name = "none"
 
-    async def scores(self, query, cards, context=None) -> list[float]:
+    async def scores(self, query, cards, context=None, usage=None) -> list[float]:
         return [0.0] * len(cards)
 
 
@@ -94,7 +96,7 @@ class CrossEncoderReranker(Reranker):
         out = self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True)
         return [float(x) for x in out]
 
-    async def scores(self, query, cards, context=None) -> list[float]:
+    async def scores(self, query, cards, context=None, usage=None) -> list[float]:
         if not cards:
             return []
         pairs = [(query, card_text(c)) for c in cards]
@@ -144,11 +146,14 @@ class LLMReranker(Reranker):
             return None
         return float(score) / LLM_SCALE
 
-    async def scores(self, query, cards, context=None) -> list[float]:
+    async def scores(self, query, cards, context=None, usage=None) -> list[float]:
         await self._name()
         replies = await asyncio.gather(*[self.model.chat(self.request(query, c, context)) for c in cards])
         out = []
         for reply in replies:
+            if usage is not None:
+                usage.prompt_tokens += reply.usage.prompt_tokens
+                usage.completion_tokens += reply.usage.completion_tokens
             score = self.parse(reply.text)
             if score is None:
                 # The schema makes this rare (a reply cut at max_tokens): count it as "does not apply".

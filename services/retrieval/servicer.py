@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from attune.services.retrieval.core import RetrievalService
 from attune.v1 import retrieval_pb2, retrieval_pb2_grpc
-from services.retrieval.core import RetrievalService
 
 SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
 

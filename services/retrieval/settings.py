@@ -1,8 +1,8 @@
 """Settings of the retrieval service (environment prefix ATTUNE_RETRIEVAL_).
 
-The Qdrant server and the peer services are named by variables without the
-service prefix (ATTUNE_QDRANT_URL, ATTUNE_QDRANT_API_KEY, ATTUNE_MODEL_TARGET,
-ATTUNE_USERVEC_TARGET), read by ``RetrievalLinks``.
+The Qdrant server is named by ATTUNE_QDRANT_URL and ATTUNE_QDRANT_API_KEY
+(``QdrantSettings``); the optional peers by ATTUNE_MODEL_TARGET (LLM rerank) and
+ATTUNE_USERVEC_TARGET (user vectors), as for every service (the registry).
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.policy import PolicyConfig
-from services.common.settings import Peers, ServiceSettings
-
-_POLICY = PolicyConfig()
+from attune.services.common.settings import ServiceSettings
 
 
 class RetrievalSettings(ServiceSettings):
@@ -51,24 +48,13 @@ class RetrievalSettings(ServiceSettings):
     max_id_chars: int = Field(256, ge=8)
     # Edge search threads; 0: the engine's default (one per CPU).
     search_threads: int = Field(0, ge=0)
-    # The selection policy (defaults: services.common.policy.PolicyConfig).
-    policy_dim: int = Field(_POLICY.dim, ge=1)
-    policy_beta_long: float = Field(_POLICY.beta_long, allow_inf_nan=False)
-    policy_beta_short: float = Field(_POLICY.beta_short, allow_inf_nan=False)
-    policy_tau: float = Field(_POLICY.tau, gt=0, allow_inf_nan=False)
-
-    def policy(self) -> PolicyConfig:
-        return PolicyConfig(dim=self.policy_dim, beta_long=self.policy_beta_long,
-                            beta_short=self.policy_beta_short, tau=self.policy_tau)
 
 
-class RetrievalLinks(Peers):
-    """Where the retrieval service finds Qdrant and its peers (prefix ATTUNE_, names given by the issue).
+class QdrantSettings(BaseSettings):
+    """The Qdrant server or cluster of the ``qdrant`` backend (ATTUNE_QDRANT_URL, ATTUNE_QDRANT_API_KEY)."""
 
-    An empty ATTUNE_MODEL_TARGET turns the LLM rerank off; an empty
-    ATTUNE_USERVEC_TARGET turns user vectors off.
-    """
+    model_config = SettingsConfigDict(env_prefix="ATTUNE_QDRANT_", extra="ignore")
 
-    # A Qdrant server or cluster (backend qdrant), e.g. http://qdrant:6333; ':memory:' for a throwaway store.
-    qdrant_url: str = ""
-    qdrant_api_key: str = ""
+    # e.g. http://qdrant:6333; ':memory:' for a throwaway store.
+    url: str = ""
+    api_key: str = ""

@@ -19,7 +19,6 @@ or are overwritten by, another user.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -28,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from services.common.errors import FailedPrecondition, InvalidArgument
+from attune.services.common.errors import FailedPrecondition, InvalidArgument
+from attune.services.common.files import atomic_write_json
 
 # Namespace of the point ids (fixed forever: stored ids depend on it).
 POINT_NAMESPACE = uuid.UUID("0c7d9a3e-2b4f-5e18-8d61-3a9f4b2e7c05")
@@ -230,7 +230,7 @@ class EdgeCardStore(CardStore):
         if USER_FIELD not in self.shard.info().payload_schema:
             self.shard.update(qe.UpdateOperation.create_field_index(USER_FIELD, qe.KeywordIndexParams(is_tenant=True)))
         if not identity_path.is_file():
-            _write_json_atomic(identity_path, wanted)
+            atomic_write_json(identity_path, wanted)
 
     @staticmethod
     def _read_identity(path: Path) -> dict | None:
@@ -313,15 +313,6 @@ class EdgeCardStore(CardStore):
         if shard is not None:
             shard.flush()
             shard.close()
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # ---- qdrant-client --------------------------------------------------------

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from attune.services.common.client import GrpcClient
+from attune.services.common.errors import DeadlineExceeded, Unavailable
+from attune.services.trainer.core import TERMINAL
 from attune.v1 import trainer_pb2, trainer_pb2_grpc
-from services.common.client import GrpcClient
-from services.common.errors import DeadlineExceeded, Unavailable
-from services.trainer.core import TERMINAL
 
 # Deadline of one WatchJob stream: training runs for hours, far beyond a unary call's.
 WATCH_TIMEOUT_S = 24 * 3600.0

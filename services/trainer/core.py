@@ -33,13 +33,13 @@ from pathlib import Path
 from google.protobuf import json_format
 from pydantic import ValidationError
 
+from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from attune.services.common.logging import get_logger
+from attune.services.common.validation import check_id
+from attune.services.trainer.jobs import KINDS, PLANNED_KINDS
+from attune.services.trainer.settings import TrainerSettings
+from attune.services.trainer.store import JobStore, Record
 from attune.v1 import trainer_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from services.common.logging import get_logger
-from services.common.validation import check_id
-from services.trainer.jobs import KINDS, PLANNED_KINDS
-from services.trainer.settings import TrainerSettings
-from services.trainer.store import JobStore, Record
 
 log = get_logger(__name__)
 
@@ -47,7 +47,8 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 SCOPES = ("global", "user", "cluster")
 MAX_STEPS = 100_000
 MAX_SEED = 2**32 - 1  # numpy's seed range, which the training libraries seed from
-ADAPTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# No ".": PEFT names the adapter's torch modules after it, and a module name cannot hold one.
+ADAPTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 STAGING = ".staging"
 # After SIGTERM, a job process gets this long before SIGKILL.
 KILL_GRACE_S = 5.0
@@ -75,7 +76,7 @@ class TrainerService:
         self._changed = asyncio.Event()
 
     def job_command(self, spec_file: Path, out: Path) -> list[str]:
-        return [sys.executable, "-m", "services.trainer.jobs.run", "--spec", str(spec_file), "--out", str(out),
+        return [sys.executable, "-m", "attune.services.trainer.jobs.run", "--spec", str(spec_file), "--out", str(out),
                 "--data-dir", str(self.data_dir), "--threads", str(self.settings.job_threads)]
 
     async def start(self) -> None:
@@ -362,8 +363,8 @@ def _scope(scope: str, scope_id: str) -> str:
 def _adapter_name(name: str) -> str:
     check_id("adapter_name", name)
     if not ADAPTER_NAME.fullmatch(name):
-        raise InvalidArgument("adapter_name", f"{name!r} is not a plain folder name: 1-128 letters, digits, '.', "
-                              "'_' or '-', starting with a letter or digit")
+        raise InvalidArgument("adapter_name", f"{name!r} is not a plain folder name: 1-128 letters, digits, "
+                              "'_' or '-', starting with a letter or digit (no '.': PEFT cannot load it)")
     return name
 
 
@@ -418,3 +419,20 @@ def _data_path(kind, data_path: str) -> Path:
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InvalidArgument("data_path", f"{data_path}: {err}") from None
     return path
+
+
+async def build(context) -> TrainerService:
+    """The registry's factory: job records under the state directory; adapters where the model service
+    reads them (its adapter folder in process, else ``<data_dir>/adapters`` unless set); the embedded model,
+    converted once under the data directory, as the default base model."""
+    from attune.services.model.weights import ensure_converted
+
+    settings, data_dir = context.settings, context.common.data_dir
+    update = {}
+    if settings.adapter_dir is None:
+        # In process the model core is at hand: publish where it reads.
+        model_settings = getattr(context.peers.get("model"), "settings", None)
+        update["adapter_dir"] = getattr(model_settings, "adapter_dir", None) or data_dir / "adapters"
+    if not settings.base_model:
+        update["base_model"] = str(await asyncio.to_thread(ensure_converted, data_dir))
+    return TrainerService(settings.model_copy(update=update), context.state_dir)

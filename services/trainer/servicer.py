@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from attune.services.trainer.core import TrainerService
 from attune.v1 import trainer_pb2, trainer_pb2_grpc
-from services.trainer.core import TrainerService
 
 SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
 

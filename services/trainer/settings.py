@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServiceSettings
+from attune.services.common.settings import ServiceSettings
 
 ADAPTER_SUBDIR = "adapters"
 

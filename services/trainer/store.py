@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import json_format
 
+from attune.services.common.files import atomic_write_json
+from attune.services.common.logging import get_logger
 from attune.v1 import trainer_pb2
-from services.common.logging import get_logger
 
 log = get_logger(__name__)
 
@@ -37,13 +37,7 @@ class JobStore:
         """Write to a temporary file, flush it to disk, then rename it over the record."""
         data = {"created_at": record.created_at,
                 "job": json_format.MessageToDict(record.job, preserving_proto_field_name=True)}
-        target = self.path(record.job.job_id)
-        tmp = target.with_name(f".{target.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        atomic_write_json(self.path(record.job.job_id), data, indent=None)
 
     def load_all(self) -> list[Record]:
         """Every readable record, oldest first; an unreadable file is logged and skipped."""

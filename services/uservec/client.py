@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from attune.services.common.client import GrpcClient
 from attune.v1 import common_pb2, uservec_pb2, uservec_pb2_grpc
-from services.common.client import GrpcClient
 
 
 class UserVectorClient(GrpcClient):

@@ -24,13 +24,13 @@ from typing import TypeVar
 import numpy as np
 import structlog
 
+from attune.services.common.errors import InvalidArgument, NotFound, Unavailable
+from attune.services.common.logging import get_logger, request_context
+from attune.services.common.policy import PolicyConfig, policy_from_env, reinforce
+from attune.services.common.validation import check_id
+from attune.services.uservec.settings import UserVecSettings
+from attune.services.uservec.store import Txn, UserState, UserVecStore
 from attune.v1 import common_pb2, uservec_pb2
-from services.common.errors import InvalidArgument, NotFound, Unavailable
-from services.common.logging import get_logger, request_context
-from services.common.policy import reinforce
-from services.common.validation import check_id
-from services.uservec.settings import UserVecSettings
-from services.uservec.store import Txn, UserState, UserVecStore
 
 log = get_logger(__name__)
 
@@ -50,9 +50,10 @@ def to_message(state: UserState) -> uservec_pb2.UserVectors:
 class UserVectorService:
     """Dual user vectors over a SQLite store; ``data_dir`` holds the file unless settings name one."""
 
-    def __init__(self, settings: UserVecSettings, data_dir: Path | str):
+    def __init__(self, settings: UserVecSettings, data_dir: Path | str, policy: PolicyConfig | None = None):
         self.settings = settings
-        self.config = settings.policy_config()
+        # The policy's configuration (ATTUNE_POLICY_*): its dimension and step sizes.
+        self.config = policy or PolicyConfig()
         self.db_path = settings.resolved_db_path(Path(data_dir))
         self.store: UserVecStore | None = None
         self.ready = False
@@ -269,3 +270,8 @@ class UserVectorService:
 def _bound(user_id: str) -> Iterator[None]:
     with structlog.contextvars.bound_contextvars(user_id=user_id):
         yield
+
+
+async def build(context) -> UserVectorService:
+    """The registry's factory: the SQLite file under the state directory unless ``db_path`` names one."""
+    return UserVectorService(context.settings, context.state_dir, policy_from_env())

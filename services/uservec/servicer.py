@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from attune.services.uservec.core import UserVectorService
 from attune.v1 import uservec_pb2, uservec_pb2_grpc
-from services.uservec.core import UserVectorService
 
 SERVICE_NAME = uservec_pb2.DESCRIPTOR.services_by_name["UserVectorService"].full_name
 

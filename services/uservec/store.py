@@ -252,7 +252,7 @@ class UserVecStore:
             elif int(rows["dim"]) != self.dim:
                 raise DimensionMismatch(
                     f"{self.path} holds user vectors of dimension {rows['dim']}, but the configured dimension is "
-                    f"{self.dim}: set ATTUNE_USERVEC_DIM={rows['dim']}, or point ATTUNE_USERVEC_DB_PATH at "
+                    f"{self.dim}: set ATTUNE_POLICY_DIM={rows['dim']}, or point ATTUNE_USERVEC_DB_PATH at "
                     "another file")
             elif rows.get("schema_version") != SCHEMA_VERSION:
                 raise StoreError(f"{self.path} has schema version {rows.get('schema_version')!r}; this build "

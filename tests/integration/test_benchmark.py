@@ -18,17 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.benchmark.experiment import parse_experiment
-from orchestrator.benchmark.records import SessionLog
-from orchestrator.benchmark.run import run_experiment
-from orchestrator.methods import METHODS
-from services.common.server import ServiceServer
-from services.common.settings import CommonSettings
+from attune.orchestrator.benchmark.experiment import parse_experiment
+from attune.orchestrator.benchmark.records import SessionLog
+from attune.orchestrator.benchmark.run import run_experiment
+from attune.orchestrator.benchmark.summary import run_pairs, summarize
+from attune.orchestrator.methods import METHODS
+from attune.services.common.settings import CommonSettings
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_METHODS = ["vanilla", "contextual", "reflection", "reflection_grpo", "all_memory", "rag", "rag_vector"]
+# Sessions of small_experiment: every method, one user, two sessions.
+SESSIONS = len(ALL_METHODS) * 2
 
 
 GRPC_TOKEN = "benchmark-test-token"
@@ -41,18 +43,14 @@ async def grpc_stack(model_core, embedder, trainer_core, data_dir, tmp_path, mon
     The model is the session's loaded SmolLM2; stores are fresh; the trainer writes where the model reads.
     Returns the CommonSettings a client process would have (the targets are in the environment).
     """
-    from services.extractor import servicer as extractor_servicer
-    from services.extractor.core import ExtractorService
-    from services.extractor.settings import ExtractorSettings
-    from services.retrieval import servicer as retrieval_servicer
-    from services.retrieval.core import RetrievalService
-    from services.retrieval.settings import RetrievalSettings
-    from services.retrieval.store import EdgeCardStore
-    from services.trainer import servicer as trainer_servicer
-    from services.trainer.settings import TrainerSettings
-    from services.uservec import servicer as uservec_servicer
-    from services.uservec.core import UserVectorService
-    from services.uservec.settings import UserVecSettings
+    from attune.services.common.launch import serve_core
+    from attune.services.extractor.core import ExtractorService
+    from attune.services.extractor.settings import ExtractorSettings
+    from attune.services.retrieval.core import RetrievalService
+    from attune.services.retrieval.settings import RetrievalSettings
+    from attune.services.retrieval.store import EdgeCardStore
+    from attune.services.uservec.core import UserVectorService
+    from attune.services.uservec.settings import UserVecSettings
     from tests.conftest import start_server
 
     uservec = UserVectorService(UserVecSettings(), tmp_path / "uservec")
@@ -63,14 +61,9 @@ async def grpc_stack(model_core, embedder, trainer_core, data_dir, tmp_path, mon
                                  EdgeCardStore(tmp_path / "retrieval", embedder.id, embedder.dim),
                                  model=model_core, uservec=uservec)
     servers = {"model": await start_server(model_core, token=GRPC_TOKEN)}
-    for name, module, settings, core in [("extractor", extractor_servicer, ExtractorSettings, extractor),
-                                         ("retrieval", retrieval_servicer, RetrievalSettings, retrieval),
-                                         ("uservec", uservec_servicer, UserVecSettings, uservec),
-                                         ("trainer", trainer_servicer, TrainerSettings, trainer_core)]:
-        servers[name] = ServiceServer(name, settings(port=0), module.register(core), [module.SERVICE_NAME],
-                                      GRPC_TOKEN)
-        await servers[name].start()
-        await servers[name].set_ready(True)
+    cores = {"extractor": extractor, "retrieval": retrieval, "uservec": uservec, "trainer": trainer_core}
+    for name, core in cores.items():
+        servers[name] = await serve_core(name, core, token=GRPC_TOKEN)
     for name, server in servers.items():
         monkeypatch.setenv(f"ATTUNE_{name.upper()}_TARGET", server.address)
     yield CommonSettings(data_dir=data_dir, auth_token=GRPC_TOKEN)
@@ -81,23 +74,25 @@ async def grpc_stack(model_core, embedder, trainer_core, data_dir, tmp_path, mon
 
 
 def small_experiment(**overrides):
+    # One user, two sessions (memory carries over), one turn each, both sessions conflict queries: small
+    # enough for CI on two cores, and every method, the judge and each kind of verdict still run.
     return parse_experiment({
-        "name": "e2e", "methods": ALL_METHODS, "datasets": ["math-500", "mmlu"], "n_profiles": 2, "n_sessions": 2,
-        "max_turns": 2, "conflict_share": 0.5, "seed": 3, "concurrency": 8,
+        "name": "e2e", "methods": ALL_METHODS, "datasets": ["math-500", "mmlu"], "n_profiles": 1, "n_sessions": 2,
+        "max_turns": 1, "conflict_share": 1.0, "seed": 3, "concurrency": 8,
         "method_settings": {"max_reply_tokens": 32, "grpo_steps": 1, "grpo_rows": 2, "context_budget_tokens": 200,
                             "summary_max_tokens": 48},
-        "simulator": {"max_tokens": 128},
+        "simulator": {"max_tokens": 96},
         **overrides,
     }, "test")
 
 
-def check_log(output_dir: Path, methods: list[str]) -> list[dict]:
-    records = list(SessionLog(output_dir / "sessions.jsonl").load().values())
+def check_log(output_dir: Path, methods: list[str], n_sessions: int = 2) -> list[dict]:
+    records = [r.model_dump(mode="json") for r in SessionLog(output_dir / "sessions.jsonl").load().values()]
     keys = [(r["method"], r["profile_id"], r["session"]) for r in records]
-    assert len(keys) == len(set(keys)) == len(methods) * 2 * 2
+    assert len(keys) == len(set(keys)) == len(methods) * n_sessions
     assert {r["method"] for r in records} == set(methods)
     for r in records:
-        assert 1 <= len(r["turns"]) <= 2
+        assert len(r["turns"]) == 1
         assert r["tokens"]["agent"]["completion"] > 0 and r["tokens"]["user_simulator"]["prompt"] > 0
         assert r["total_tokens"] == sum(v["prompt"] + v["completion"] for v in r["tokens"].values())
         for turn in r["turns"]:
@@ -120,7 +115,7 @@ async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_pat
     out = tmp_path / "run"
     common = CommonSettings(data_dir=data_dir)
     result = await run_experiment(small_experiment(), out, common, json_logs=True, model=model_core)
-    assert result.failures == [] and result.finished == 28
+    assert result.failures == [] and result.finished == SESSIONS
     records = check_log(out, ALL_METHODS)
     by_method = {}
     for r in records:
@@ -135,25 +130,46 @@ async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_pat
     with_cards = [r for r in by_method["all_memory"] if r["memory"]["cards"]]
     assert not with_cards or any("extractor" in r["tokens"] for r in by_method["all_memory"])
     assert set(METHODS) >= set(ALL_METHODS)
+    split = json.loads((out / "work" / "training_split.json").read_text())
+    assert split["training"] and not set(split["training"]) & set(split["evaluated"]), "GRPO never sees a test user"
+    check_judged(out, result.judge)
 
     again = await run_experiment(small_experiment(), out, common, json_logs=True, model=model_core)
-    assert again.finished == 0 and again.resumed == 28, "a finished run resumes to nothing"
+    assert again.finished == 0 and again.resumed == SESSIONS, "a finished run resumes to nothing"
+    assert again.judge.judged == 0 and again.judge.resumed == SESSIONS, "and is judged once"
+
+
+def check_judged(out: Path, judged) -> None:
+    """Every session judged; the summary has every method; the planted wrong answers are refused."""
+    assert judged is not None and judged.failures == [] and judged.judged == SESSIONS and judged.planted > 0
+    pairs = run_pairs(out)
+    assert len(pairs) == SESSIONS and all(j is not None for _, j in pairs)
+    rows = {r["method"]: r for r in summarize(pairs)}
+    assert set(rows) == set(ALL_METHODS)
+    for row in rows.values():
+        assert row["agent_tokens"] > 0 and row["user_tokens"] is not None and row["task_success"] is not None
+    assert any(row["conflict_accuracy"] is not None for row in rows.values()), "conflict sessions are judged"
+    audit = json.loads((out / "audit.json").read_text())
+    wrong = audit["false_accepts"]["wrong_answer"]
+    assert wrong["n"] > 0 and wrong["judge"] == 0.0, "the dataset's check decides and refuses a wrong answer"
+    assert audit["judge"]["prompt_hash"] and audit["agreement"]["task"]["n"] >= 0
 
 
 async def test_all_methods_over_grpc(grpc_stack, tmp_path):
     out = tmp_path / "run"
-    result = await run_experiment(small_experiment(transport="grpc", max_turns=1), out, grpc_stack,
-                                  json_logs=True)
-    assert result.failures == [] and result.finished == 28
-    records = check_log(out, ALL_METHODS)
+    # Judged in process by test_all_methods_in_process and over gRPC by test_judge_service: not again here.
+    result = await run_experiment(small_experiment(transport="grpc", n_sessions=1, judge={"enabled": False}), out,
+                                  grpc_stack, json_logs=True)
+    assert result.failures == [] and result.finished == len(ALL_METHODS)
+    records = check_log(out, ALL_METHODS, n_sessions=1)
     assert all(r["user_id"].startswith("run.") for r in records)
 
 
 def test_killed_run_resumes_without_repeating_or_losing(tmp_path, data_dir):
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "orchestrator.cli", "run", "--methods", "vanilla,rag", "--datasets",
+    command = [sys.executable, "-m", "attune.orchestrator.cli", "run", "--methods", "vanilla,rag", "--datasets",
                "math-500", "--n-profiles", "2", "--n-sessions", "2", "--max-turns", "2", "--max-reply-tokens", "24",
-               "--concurrency", "1", "--seed", "5", "--output-dir", str(out), "--json-logs"]
+               "--concurrency", "1", "--seed", "5", "--output-dir", str(out), "--json-logs", "--no-judge"]
     env = dict(os.environ, ATTUNE_DATA_DIR=str(data_dir))
     log = out / "sessions.jsonl"
     proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -181,3 +197,22 @@ def test_killed_run_resumes_without_repeating_or_losing(tmp_path, data_dir):
         for profile in {r["profile_id"] for r in records}:
             sessions = [r["session"] for r in records if r["method"] == method and r["profile_id"] == profile]
             assert sorted(sessions) == [1, 2]
+
+
+async def test_the_same_seed_gives_the_same_transcripts_and_verdicts(model_core, data_dir, tmp_path):
+    """Every model call is seeded: two runs of one experiment agree turn for turn and verdict for verdict
+    (one chain at a time, so that the batches, and with them the float sums, are the same too)."""
+    exp = small_experiment(methods=["vanilla", "rag"], n_profiles=1, n_sessions=1, concurrency=1, seed=11,
+                           method_settings={"max_reply_tokens": 24}, simulator={"max_tokens": 96},
+                           judge={"concurrency": 1})
+    common = CommonSettings(data_dir=data_dir)
+    runs = []
+    for name in ("first", "second"):
+        result = await run_experiment(exp, tmp_path / name, common, json_logs=True, model=model_core)
+        assert result.failures == [] and result.judge.failures == []
+        runs.append(run_pairs(tmp_path / name))
+    for (rec_a, judged_a), (rec_b, judged_b) in zip(*runs, strict=True):
+        assert [t.model_dump() for t in rec_a.turns] == [t.model_dump() for t in rec_b.turns]
+        assert judged_a.model_dump() == judged_b.model_dump()
+    seeds = json.loads((tmp_path / "first" / "provenance.json").read_text())[0]["seeds"]
+    assert seeds["experiment"] == 11 and "judge_calls" in seeds and "user_simulator_calls" in seeds

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from attune.services.common import metrics
+from attune.services.common.errors import InvalidArgument
+from attune.services.common.launch import serve_core
+from attune.services.extractor.client import ExtractorClient
+from attune.services.extractor.core import GROUPS, ExtractorService
+from attune.services.extractor.settings import ExtractorSettings
 from attune.v1 import common_pb2, extractor_pb2
-from services.common import metrics
-from services.common.errors import InvalidArgument
-from services.common.server import ServiceServer
-from services.extractor.client import ExtractorClient
-from services.extractor.core import GROUPS, ExtractorService
-from services.extractor.servicer import SERVICE_NAME, register
-from services.extractor.settings import ExtractorSettings
 
 STATEMENT = "I prefer short answers with bullet points."
 
@@ -20,9 +19,7 @@ STATEMENT = "I prefer short answers with bullet points."
 async def extractor(model_core):
     core = ExtractorService(ExtractorSettings(), model_core)
     await core.start()
-    server = ServiceServer("extractor", ExtractorSettings(port=0), register(core), [SERVICE_NAME])
-    await server.start()
-    await server.set_ready(True)
+    server = await serve_core("extractor", core)
     client = ExtractorClient(server.address)
     yield client
     await client.close()

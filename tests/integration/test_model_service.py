@@ -9,9 +9,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from attune.v1 import model_pb2
-from services.common import metrics
-from services.common.errors import (
+from attune.services.common import metrics
+from attune.services.common.errors import (
     DeadlineExceeded,
     InvalidArgument,
     NotFound,
@@ -19,7 +18,8 @@ from services.common.errors import (
     Unauthenticated,
     Unavailable,
 )
-from services.model.client import ModelClient, chat_request
+from attune.services.model.client import ModelClient, chat_request
+from attune.v1 import model_pb2
 from tests.conftest import start_server
 
 QUESTION = "What is the capital of France? Answer in one sentence."
@@ -204,8 +204,8 @@ async def test_health_follows_readiness(model_core):
 
 
 async def test_requests_before_the_model_loads_are_unavailable(data_dir):
-    from services.model.core import ModelService
-    from services.model.settings import ModelSettings
+    from attune.services.model.core import ModelService
+    from attune.services.model.settings import ModelSettings
 
     cold = ModelService(ModelSettings(), data_dir)
     with pytest.raises(Unavailable, match="loading"):

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import pytest
 
+from attune.orchestrator.personalized import PersonalizedConfig, PersonalizedLLM
+from attune.orchestrator.prompts import card_line, system_prompt
+from attune.services.common.launch import serve_core
+from attune.services.extractor.client import ExtractorClient
+from attune.services.extractor.core import ExtractorService
+from attune.services.extractor.settings import ExtractorSettings
+from attune.services.model.client import ModelClient
+from attune.services.retrieval.client import RetrievalClient
+from attune.services.uservec.client import UserVectorClient
 from attune.v1 import retrieval_pb2, uservec_pb2
-from orchestrator.personalized import PersonalizedConfig, PersonalizedLLM, system_prompt
-from services.common.server import ServiceServer
-from services.extractor.client import ExtractorClient
-from services.extractor.core import ExtractorService
-from services.extractor.servicer import SERVICE_NAME as EXTRACTOR
-from services.extractor.servicer import register as register_extractor
-from services.extractor.settings import ExtractorSettings
-from services.model.client import ModelClient
-from services.retrieval.client import RetrievalClient
-from services.uservec.client import UserVectorClient
 from tests.conftest import TOKEN
 from tests.fixtures.retrieval import RETRIEVAL_TOKEN
 from tests.fixtures.uservec import USERVEC_TOKEN
@@ -41,9 +40,7 @@ async def in_process(model_core, extractor_core, retrieval_core, uservec_core):
 
 @pytest.fixture(scope="module")
 async def over_grpc(model_server, extractor_core, retrieval_server, uservec_server):
-    server = ServiceServer("extractor", ExtractorSettings(port=0), register_extractor(extractor_core), [EXTRACTOR])
-    await server.start()
-    await server.set_ready(True)
+    server = await serve_core("extractor", extractor_core)
     clients = [ModelClient(model_server.address, token=TOKEN), ExtractorClient(server.address),
                RetrievalClient(retrieval_server.address, token=RETRIEVAL_TOKEN),
                UserVectorClient(uservec_server.address, token=USERVEC_TOKEN)]
@@ -66,7 +63,7 @@ async def test_a_preference_from_one_session_is_used_in_the_next(in_process, use
     first, followup, later = await converse(in_process, "pers-alice")
     assert any("short answers" in c.preference.lower() for c in first.extracted)
     assert any("short answers" in c.preference.lower() for c in later.selected), "memory must reach session 2"
-    assert "short answers" in system_prompt(later.selected).lower()
+    assert "short answers" in system_prompt([card_line(c.preference, c.condition) for c in later.selected]).lower()
     assert followup.reward is not None and followup.reward > 0, "thanks is a positive reward"
     vectors = await uservec_core.get_vectors(uservec_pb2.GetVectorsRequest(user_id="pers-alice"))
     assert vectors.known and vectors.updates >= 1, "the reward must update the user vector"

@@ -1,7 +1,7 @@
 """Profiles chosen by the real SmolLM2 model: constrained choices that pass quality control."""
 
-from orchestrator.profiles import check_profile, generate_with_llm, load_schema
-from services.common import metrics
+from attune.orchestrator.profiles import check_profile, generate_with_llm, load_schema
+from attune.services.common import metrics
 
 
 async def test_llm_profiles_pass_quality_control(model_core):

@@ -13,17 +13,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from attune.services.common import metrics
+from attune.services.common.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+)
+from attune.services.common.launch import BuildContext
+from attune.services.common.net import free_port
+from attune.services.common.policy import PolicyConfig
+from attune.services.common.settings import CommonSettings
+from attune.services.retrieval.client import RetrievalClient
+from attune.services.retrieval.core import RetrievalService, build
+from attune.services.retrieval.settings import RetrievalSettings
+from attune.services.retrieval.store import EdgeCardStore, StoreError
+from attune.services.uservec.client import update_request
 from attune.v1 import common_pb2, retrieval_pb2, uservec_pb2
-from services.common import metrics
-from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
-from services.common.net import free_port
-from services.common.settings import CommonSettings
-from services.retrieval.__main__ import open_core
-from services.retrieval.client import RetrievalClient
-from services.retrieval.core import RetrievalService
-from services.retrieval.settings import RetrievalLinks, RetrievalSettings
-from services.retrieval.store import EdgeCardStore, StoreError
-from services.uservec.client import update_request
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "SmolLM2-135M-Instruct"
@@ -162,8 +169,8 @@ async def test_policy_selection_follows_the_user_vector(retrieval_client, userve
 
 
 async def test_a_user_vector_of_another_dimension_is_failed_precondition(retrieval_core, uservec_core):
-    core = RetrievalService(RetrievalSettings(policy_dim=8), retrieval_core.embedder, retrieval_core.store,
-                            uservec=uservec_core)
+    core = RetrievalService(RetrievalSettings(), retrieval_core.embedder, retrieval_core.store,
+                            uservec=uservec_core, policy=PolicyConfig(dim=8))
     await core.upsert_cards(retrieval_pb2.UpsertCardsRequest(cards=cards("dim-user", PROFILE[:2])))
     with pytest.raises(FailedPrecondition, match="dimension 256, the policy uses 8"):
         await core.retrieve(retrieve_request("dim-user", "Python help", use_user_vector=True))
@@ -260,11 +267,11 @@ async def test_auth_token_is_required(retrieval_server):
         assert await anonymous.health("attune.v1.RetrievalService") == "SERVING"
 
 
-def test_a_collection_of_another_embedder_stops_the_service_at_start(tmp_path, embedder):
+async def test_a_collection_of_another_embedder_stops_the_service_at_start(tmp_path, embedder):
     EdgeCardStore(tmp_path / "retrieval", "other/model", embedder.dim, "attune_cards").close()
     common = CommonSettings(data_dir=tmp_path)
     with pytest.raises(StoreError, match="built with embedder 'other/model'.*ATTUNE_RETRIEVAL_COLLECTION"):
-        open_core(RetrievalSettings(), common, RetrievalLinks(model_target="", uservec_target=""), embedder)
+        await build(BuildContext(RetrievalSettings(), common, tmp_path))
 
 
 def start_process(data_dir: Path, port: int) -> subprocess.Popen:
@@ -272,7 +279,7 @@ def start_process(data_dir: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, ATTUNE_DATA_DIR=str(data_dir), ATTUNE_RETRIEVAL_PORT=str(port), ATTUNE_LOG_LEVEL="warning",
                ATTUNE_MODEL_TARGET=f"127.0.0.1:{free_port()}", ATTUNE_USERVEC_TARGET=f"127.0.0.1:{free_port()}",
                ATTUNE_AUTH_TOKEN="")
-    return subprocess.Popen([sys.executable, "-m", "services.retrieval"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "attune.services.retrieval"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -1,7 +1,7 @@
 """The LLM reward scorer with the real SmolLM2 model: a verdict, within range, counted as role `reward`."""
 
-from orchestrator.reward import VERDICT_REWARD, LLMRewardScorer
-from services.common import metrics
+from attune.orchestrator.reward import VERDICT_REWARD, LLMRewardScorer
+from attune.services.common import metrics
 
 
 async def test_llm_scorer_gives_a_verdict_reward(model_core):

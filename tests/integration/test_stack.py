@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,16 +10,17 @@ import sys
 
 import pytest
 
-from orchestrator.stack import LocalStack, ServiceSpec
-from services.common.net import free_port
-from services.model.client import ModelClient, chat_request
+from attune.orchestrator.stack import LocalStack
+from attune.services.common import registry
+from attune.services.common.net import free_port
+from attune.services.model.client import ModelClient, chat_request
 
 
 @pytest.fixture()
 def stack(data_dir, tmp_path, monkeypatch):
     """A LocalStack on free ports whose run/ and logs/ are private to this test."""
     monkeypatch.setenv("ATTUNE_DATA_DIR", str(data_dir))
-    spec = ServiceSpec("model", "services.model", free_port(), free_port(), "ATTUNE_MODEL_")
+    spec = dataclasses.replace(registry.get("model"), port=free_port(), metrics_port=free_port())
     local = LocalStack(tmp_path, [spec])
     yield local, spec
     local.down(timeout_s=5)
@@ -30,11 +32,11 @@ async def test_up_chat_and_graceful_down(stack):
     assert [s.health for s in states] == ["SERVING"]
     assert local.start(spec) == states[0].pid, "a second up reuses the running service"
 
-    async with ModelClient(spec.target) as client:
+    async with ModelClient(spec.default_target) as client:
         reply = await client.chat(chat_request("Say hi.", max_tokens=8))
     assert reply.usage.completion_tokens > 0
 
-    cli = subprocess.run([sys.executable, "-m", "orchestrator.cli", "chat", "--target", spec.target,
+    cli = subprocess.run([sys.executable, "-m", "attune.orchestrator.cli", "chat", "--target", spec.default_target,
                           "-m", "What is the capital of France?", "--max-tokens", "24"],
                          capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert cli.returncode == 0, cli.stderr
@@ -54,24 +56,22 @@ async def test_up_chat_and_graceful_down(stack):
 
 async def test_personalized_chat_remembers_across_sessions(data_dir, tmp_path, monkeypatch):
     """`attune up` with every service, then two `attune chat --personalized` sessions of one user."""
-    from orchestrator.stack import SERVICES
-
     env_data = tmp_path / "data"
     (env_data / "models").mkdir(parents=True)
     # The converted model is reused; stores (cards, user vectors) are fresh for this test.
     (env_data / "models" / "SmolLM2-135M-Instruct-float32").symlink_to(
         data_dir / "models" / "SmolLM2-135M-Instruct-float32")
     monkeypatch.setenv("ATTUNE_DATA_DIR", str(env_data))
-    specs = [ServiceSpec(s.name, s.module, free_port(), free_port(), s.env_prefix) for s in SERVICES]
+    specs = [dataclasses.replace(s, port=free_port(), metrics_port=free_port()) for s in registry.services()]
     for spec in specs:
-        monkeypatch.setenv(f"ATTUNE_{spec.name.upper()}_TARGET", spec.target)
+        monkeypatch.setenv(spec.target_env, spec.default_target)
     local = LocalStack(env_data, specs)
     try:
         states = await local.up(timeout_s=300)
         assert [s.health for s in states] == ["SERVING"] * len(specs)
 
         def chat(text: str) -> subprocess.CompletedProcess:
-            command = [sys.executable, "-m", "orchestrator.cli", "chat", "--personalized", "--user", "alice",
+            command = [sys.executable, "-m", "attune.orchestrator.cli", "chat", "--personalized", "--user", "alice",
                        "-m", text, "--max-tokens", "24"]
             return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
@@ -86,15 +86,16 @@ async def test_personalized_chat_remembers_across_sessions(data_dir, tmp_path, m
 
 
 def test_cli_reports_a_service_that_is_not_there():
-    cli = subprocess.run([sys.executable, "-m", "orchestrator.cli", "chat", "--target", f"127.0.0.1:{free_port()}",
-                          "-m", "hi", "--connect-timeout", "1"], capture_output=True, text=True, timeout=60)
+    cli = subprocess.run([sys.executable, "-m", "attune.orchestrator.cli", "chat",
+                          "--target", f"127.0.0.1:{free_port()}", "-m", "hi", "--connect-timeout", "1"],
+                         capture_output=True, text=True, timeout=60)
     assert cli.returncode == 2
     assert "not SERVING" in cli.stderr
 
 
 def test_bad_setting_fails_at_start_naming_the_variable(data_dir):
     env = dict(os.environ, ATTUNE_MODEL_MAX_BATCH="many", ATTUNE_DATA_DIR=str(data_dir))
-    proc = subprocess.run([sys.executable, "-m", "services.model"], capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([sys.executable, "-m", "attune.services.model"], capture_output=True, text=True, timeout=60,
                           env=env)
     assert proc.returncode != 0
     assert "ATTUNE_MODEL_MAX_BATCH='many'" in proc.stderr

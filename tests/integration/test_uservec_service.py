@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from attune.services.common.errors import InvalidArgument, NotFound, Unauthenticated
+from attune.services.common.net import free_port
+from attune.services.common.policy import PolicyConfig, policy, reinforce
+from attune.services.uservec.client import UserVectorClient, update_request, vectors
 from attune.v1 import uservec_pb2
-from services.common.errors import InvalidArgument, NotFound, Unauthenticated
-from services.common.net import free_port
-from services.common.policy import PolicyConfig, policy, reinforce
-from services.uservec.client import UserVectorClient, update_request, vectors
 from tests.fixtures.uservec import start_uservec_core, start_uservec_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -276,7 +276,7 @@ async def test_concurrent_updates_on_many_users_in_process(fresh):
 def start_process(db_path: Path, port: int, **env) -> subprocess.Popen:
     environ = dict(os.environ, ATTUNE_DATA_DIR=str(db_path.parent), ATTUNE_USERVEC_DB_PATH=str(db_path),
                    ATTUNE_USERVEC_PORT=str(port), ATTUNE_LOG_LEVEL="warning", ATTUNE_AUTH_TOKEN="", **env)
-    return subprocess.Popen([sys.executable, "-m", "services.uservec"], cwd=ROOT, env=environ,
+    return subprocess.Popen([sys.executable, "-m", "attune.services.uservec"], cwd=ROOT, env=environ,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -343,10 +343,10 @@ async def test_a_store_of_another_dimension_stops_the_service_at_start(tmp_path)
     db = tmp_path / "uservec.sqlite3"
     core = await start_uservec_core(tmp_path, db_path=db)
     await core.close()
-    proc = start_process(db, free_port(), ATTUNE_USERVEC_DIM="64")
+    proc = start_process(db, free_port(), ATTUNE_POLICY_DIM="64")
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert "ATTUNE_USERVEC_DIM=256" in stderr and "Traceback" not in stderr
+    assert "ATTUNE_POLICY_DIM=256" in stderr and "Traceback" not in stderr
 
 
 async def test_a_retried_update_is_applied_once(uservec_client):

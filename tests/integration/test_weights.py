@@ -3,7 +3,7 @@
 import torch
 from transformers import AutoModelForCausalLM
 
-from services.model.weights import converted_dir, ensure_converted, smollm2_gguf
+from attune.services.model.weights import converted_dir, ensure_converted, smollm2_gguf
 
 
 def test_converted_weights_equal_the_gguf(data_dir):

@@ -3,8 +3,8 @@
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from services.model.backends.base import Completion, Job
-from services.model.backends.batching import DynamicBatcher
+from attune.services.model.backends.base import Completion, Job
+from attune.services.model.backends.batching import DynamicBatcher
 
 
 def make_batcher(max_batch=4, window_s=0.05):

@@ -1,4 +1,7 @@
-"""Pure logic of the benchmark: experiment validation, the session log, the simulator's rules, the summary."""
+"""Pure logic of the benchmark: experiment validation, the simulator's rules, the summary.
+
+The session log and its records are tested in test_records.py.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from orchestrator.benchmark.experiment import ExperimentError, load_experiment, parse_experiment
-from orchestrator.benchmark.records import LogCorrupt, SessionLog
-from orchestrator.benchmark.runner import check_output_dir
-from orchestrator.benchmark.simulator import UserSimulator, Verdict, parse_verdict, verdict_schema
-from orchestrator.benchmark.summary import summarize
-from orchestrator.methods import METHODS, Ledger, UnknownMethod, method_class
+from attune.orchestrator.benchmark.experiment import ExperimentError, load_experiment, parse_experiment
+from attune.orchestrator.benchmark.runner import check_output_dir
+from attune.orchestrator.benchmark.simulator import UserSimulator, Verdict, parse_verdict, verdict_schema
+from attune.orchestrator.methods import METHODS, Ledger, UnknownMethod, method_class
 
 BASE = {"methods": ["vanilla"], "datasets": ["math-500"]}
 
@@ -58,7 +59,7 @@ def test_experiment_file_and_overrides(tmp_path):
 
 
 def test_shipped_experiment_files_validate():
-    from orchestrator.demo import DEMO_EXPERIMENT
+    from attune.orchestrator.demo import DEMO_EXPERIMENT
 
     for path in DEMO_EXPERIMENT.parent.glob("*.yaml"):
         load_experiment(path)
@@ -69,37 +70,6 @@ def test_output_dir_refuses_another_experiment(tmp_path):
     check_output_dir(parse_experiment({**BASE, "concurrency": 16}), tmp_path)  # concurrency may change
     with pytest.raises(ExperimentError, match="differs in: n_sessions"):
         check_output_dir(parse_experiment({**BASE, "n_sessions": 9}), tmp_path)
-
-
-def record(method="vanilla", profile="u1", session=1, **fields):
-    return {"method": method, "profile_id": profile, "session": session, **fields}
-
-
-async def test_session_log_appends_and_repairs_a_torn_tail(tmp_path):
-    log = SessionLog(tmp_path / "sessions.jsonl")
-    assert log.load() == {}
-    await log.append(record(session=1))
-    await log.append(record(session=2))
-    with log.path.open("a") as f:
-        f.write('{"method": "vanilla", "prof')
-    assert set(log.load()) == {("vanilla", "u1", 1), ("vanilla", "u1", 2)}
-    assert log.path.read_text().endswith("}\n"), "the torn line is cut off"
-    await log.append(record(session=3))
-    assert len(log.load()) == 3 and all(json.loads(line) for line in log.path.read_text().splitlines())
-
-
-def test_session_log_refuses_a_bad_line_in_the_middle(tmp_path):
-    path = tmp_path / "sessions.jsonl"
-    path.write_text(json.dumps(record()) + "\nnot json\n" + json.dumps(record(session=2)) + "\n")
-    with pytest.raises(LogCorrupt, match="line 2"):
-        SessionLog(path).load()
-
-
-def test_session_log_completes_an_unterminated_good_line(tmp_path):
-    path = tmp_path / "sessions.jsonl"
-    path.write_text(json.dumps(record()))
-    assert list(SessionLog(path).load()) == [("vanilla", "u1", 1)]
-    assert path.read_text().endswith("\n")
 
 
 IDS = ["format.bullets", "verbosity.concise"]
@@ -171,21 +141,8 @@ def test_ledger_merges_and_totals():
     assert a.total() == 27
 
 
-def test_summary_rows_per_method():
-    def rec(method, success, compliance, resolved):
-        return {"method": method, "task_success": success, "agent_answer_correct": False, "total_tokens": 100,
-                "metrics": {"user_turns": 2, "enforcements": 1, "compliance": compliance,
-                            "conflict_resolved": resolved, "parse_failures": 0}}
-
-    rows = summarize([rec("vanilla", True, 0.5, None), rec("vanilla", False, None, True), rec("rag", True, 1.0, False)])
-    assert [r["method"] for r in rows] == ["vanilla", "rag"]
-    vanilla = rows[0]
-    assert vanilla["task_success"] == 0.5 and vanilla["compliance"] == 0.5 and vanilla["conflict_resolved"] == 1.0
-    assert rows[1]["conflict_resolved"] == 0.0
-
-
 def test_grpo_note_examples_reveal_profile_preferences():
-    from orchestrator.methods.reflection_grpo import note_examples
+    from attune.orchestrator.methods.reflection_grpo import note_examples
 
     profile = SimpleNamespace(preferences=PREFS)
     rows = note_examples([profile], rows=3, seed=1)

@@ -22,6 +22,8 @@ from helm_python import _native
 from helm_python.chart import Chart, lint
 from helm_python.errors import HelmRenderError, HelmValuesError
 
+from attune.services.common import registry
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "attune"
 
@@ -41,16 +43,10 @@ SHARED_CLAIM = f"{RELEASE}-data"
 # Where the trainer publishes adapters and the model reads them, on the shared volume.
 ADAPTER_DIR = "/data/adapters"
 
-# Every service of the chart: module, gRPC port, metrics port.
-SERVICES = {
-    "model": ("services.model", 50051, 9101),
-    "extractor": ("services.extractor", 50052, 9102),
-    "retrieval": ("services.retrieval", 50053, 9103),
-    "uservec": ("services.uservec", 50054, 9104),
-    "trainer": ("services.trainer", 50056, 9106),
-}
+# Every service of the chart, from the registry: module, gRPC port, metrics port.
+SERVICES = {d.name: (d.module, d.port, d.metrics_port) for d in registry.services()}
 # Who calls whom: ATTUNE_<PEER>_TARGET in the caller's environment.
-PEERS = {"extractor": ["model"], "retrieval": ["model", "uservec"]}
+PEERS = {d.name: [*d.peers, *d.optional_peers] for d in registry.services() if d.peers or d.optional_peers}
 # Single-writer state on a ReadWriteOnce volume of their own (retrieval: edge backend).
 STATEFUL = ["retrieval", "uservec"]
 # One replica and Recreate: the above, and the trainer (job records and job processes
@@ -590,7 +586,7 @@ def test_trainer_job_only_when_enabled(default, gpu):
     assert container["resources"]["requests"][GPU] == 1
     assert {"name": "ATTUNE_DATA_DIR", "value": "/data"} in container["env"]
     env = job_env(job)
-    assert env["ATTUNE_JOB_MODULE"] == "services.trainer.jobs.run"
+    assert env["ATTUNE_JOB_MODULE"] == "attune.services.trainer.jobs.run"
     assert env["ATTUNE_JOB_SPEC"] == JOB_SPEC
     assert env["ATTUNE_JOB_ADAPTER_NAME"] == JOB_ADAPTER
     # The same folder the model service reads.

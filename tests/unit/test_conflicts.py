@@ -1,16 +1,20 @@
-"""Conflict templates: coverage of the schema, consistency with applicable(), seeded selection."""
+"""Conflict templates: the YAML file and its validation, coverage of the schema, consistency with applicable(),
+seeded selection."""
 
 from __future__ import annotations
 
 import random
 import re
 from collections import Counter
+from importlib import resources
 
 import pytest
+import yaml
 
-from orchestrator.conflicts import TEMPLATES, make_conflict, render, should_conflict
-from orchestrator.profiles import DOMAINS, Profile, QueryContext, applicable, check_profile, generate_from_schema
-from orchestrator.profiles import load_schema as load
+from attune.orchestrator.conflicts import TEMPLATES, make_conflict, render, should_conflict
+from attune.orchestrator.conflicts.templates import ConflictTemplate, TemplateError, load_templates
+from attune.orchestrator.profiles import DOMAINS, Profile, QueryContext, applicable, check_profile, generate_from_schema
+from attune.orchestrator.profiles import load_schema as load
 
 PROBLEM = "Find all x such that x^2 = {4}."
 
@@ -25,6 +29,89 @@ def group_profile(schema, template) -> Profile:
     group = schema.groups[template.group]
     picks = [next((o for o in family if o in template.triggers), family[0]) for family in group.families()]
     return Profile(user_id="u", persona="A tester.", preferences=[schema.preference(template.group, o) for o in picks])
+
+
+GOOD = {"name": "quick", "text": "Quick question: {problem}", "triggers": ["concise_quick", "detailed_ml"],
+        "expected": "concise_quick", "rationale": "an explicit request wins"}
+
+
+def template_file(tmp_path, *entries, group="verbosity_level"):
+    path = tmp_path / "templates.yaml"
+    path.write_text(yaml.safe_dump({"templates": {group: list(entries)}}), encoding="utf-8")
+    return path
+
+
+def refusal(path) -> TemplateError:
+    with pytest.raises(TemplateError) as error:
+        load_templates(path)
+    return error.value
+
+
+def test_shipped_file_holds_the_87_templates():
+    shipped = resources.files("attune.orchestrator.conflicts") / "data" / "templates.yaml"
+    with resources.as_file(shipped) as path:
+        assert load_templates(path) == TEMPLATES
+    assert len(TEMPLATES) == 87
+
+
+def test_shared_rationales_are_written_out_from_their_alias():
+    negated = [t for t in TEMPLATES if t.rationale == "the message mentions the cue only to rule it out"]
+    assert len(negated) == 13
+
+
+def test_a_user_file_loads_in_file_order(tmp_path):
+    second = {**GOOD, "name": "ml", "expected": "detailed_ml", "domain": "code"}
+    first, then = load_templates(template_file(tmp_path, GOOD, second))
+    assert first == ConflictTemplate("verbosity_level.quick", "verbosity_level", "Quick question: {problem}",
+                                     ("concise_quick", "detailed_ml"), "concise_quick", None, GOOD["rationale"])
+    assert (then.id, then.expected, then.domain) == ("verbosity_level.ml", "detailed_ml", "code")
+
+
+@pytest.mark.parametrize(("change", "field", "problem"), [
+    ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
+    ({"expected": "detailed_code"}, "expected", "'detailed_code' is not one of the triggers"),
+    ({"text": "Quick question:"}, "text", "must contain {problem} exactly once"),
+    ({"text": "{problem} or {problem}"}, "text", "must contain {problem} exactly once"),
+    ({"triggers": ["concise_quick"]}, "triggers", "at least 2 items"),
+    ({"triggers": ["concise_quick", "concise_quick"]}, "triggers", "options must not repeat"),
+    ({"domain": "cooking"}, "domain", "'cooking' is not a domain"),
+    ({"rationale": ""}, "rationale", "at least 1 character"),
+])
+def test_a_bad_template_is_refused_naming_the_file_template_and_field(tmp_path, change, field, problem):
+    path = template_file(tmp_path, GOOD, {**GOOD, "name": "bad", **change})
+    error = refusal(path)
+    assert str(error).startswith(f"{path}: template verbosity_level.bad: {field}: ")
+    assert problem in str(error)
+
+
+def test_a_duplicate_id_is_refused(tmp_path):
+    error = refusal(template_file(tmp_path, GOOD, {**GOOD, "expected": "detailed_ml"}))
+    assert str(error).endswith("template verbosity_level.quick: name: duplicate id")
+
+
+def test_an_empty_group_is_refused(tmp_path):
+    error = refusal(template_file(tmp_path, GOOD, group=""))
+    assert str(error).endswith("template .quick: group: a conflict group must be named")
+
+
+def test_a_template_without_a_name_is_named_by_its_index(tmp_path):
+    nameless = {key: value for key, value in GOOD.items() if key != "name"}
+    error = refusal(template_file(tmp_path, GOOD, nameless))
+    assert "template verbosity_level[1]: name: Field required" in str(error)
+
+
+def test_a_group_written_twice_is_refused_not_merged(tmp_path):
+    path = tmp_path / "templates.yaml"
+    path.write_text("templates:\n  verbosity_level: []\n  tone: []\n  verbosity_level: []\n", encoding="utf-8")
+    error = refusal(path)
+    assert str(error).startswith(f"{path}: not valid YAML") and "duplicate key 'verbosity_level'" in str(error)
+
+
+def test_an_unknown_top_level_key_and_a_missing_file_are_refused(tmp_path):
+    path = tmp_path / "templates.yaml"
+    path.write_text(yaml.safe_dump({"templates": {}, "template": {}}), encoding="utf-8")
+    assert str(refusal(path)) == f"{path}: template: Extra inputs are not permitted"
+    assert "cannot read templates" in str(refusal(tmp_path / "missing.yaml"))
 
 
 def test_enough_templates_covering_every_group(schema):

@@ -4,9 +4,9 @@ Every metric a Grafana dashboard or the Prometheus config names must be one that
 services/common/metrics.py really exports (a drifted name shows "No data", not an
 error). The exported names are read from prometheus_client's own exposition,
 so counters appear as ``*_total`` and histograms as ``*_bucket/_sum/_count``.
-The Helm chart carries a byte-identical copy of the dashboards (Helm cannot
-read files outside the chart): after editing monitoring/grafana/dashboards/,
-copy the file to charts/attune/dashboards/.
+The dashboards have one copy, in the Helm chart (charts/attune/dashboards/), which
+compose mounts into Grafana too. Whether compose.yaml, values.yaml and
+prometheus.yml agree with the service registry: tests/unit/test_deploy_drift.py.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import yaml
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common import metrics
+from attune.services.common import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
-DASHBOARDS = MONITORING / "grafana" / "dashboards"
 CHART = ROOT / "charts" / "attune"
+DASHBOARDS = CHART / "dashboards"
 
 METRIC_NAME = re.compile(r"attune_[a-z_]+")
 # Keys of Grafana panel targets and template variables that hold PromQL.
@@ -154,101 +154,6 @@ def test_prometheus_config():
     assert unknown_metrics([text], exported_names()) == set()
 
 
-def attune_services():
-    """The services `make up` runs (orchestrator/stack.py): every deployment file must carry them all."""
-    from orchestrator.stack import SERVICES
-
-    return {spec.name: spec for spec in SERVICES}
-
-
-def compose_services() -> dict:
-    return yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
-
-
-def test_compose_matches_prometheus_targets():
-    compose = compose_services()
-    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
-    targets = {t for job in config["scrape_configs"] if job["job_name"] == "attune"
-               for sc in job["static_configs"] for t in sc["targets"]}
-    expected = set()
-    for name, spec in attune_services().items():
-        service = compose[name]
-        env = service["environment"]
-        prefix = spec.env_prefix
-        assert env[f"{prefix}PORT"] == str(spec.port), name
-        assert env[f"{prefix}METRICS_PORT"] == str(spec.metrics_port), name
-        expected.add(f"{name}:{env[f'{prefix}METRICS_PORT']}")
-        assert env[f"{prefix}HOST"] == "0.0.0.0", name
-        assert env["ATTUNE_DATA_DIR"] == "/data" and "attune-data:/data" in service["volumes"], name
-        assert "services.common.healthcheck" in service["healthcheck"]["test"], name
-        assert f"127.0.0.1:{spec.port}" in service["healthcheck"]["test"], name
-        # Published on loopback only.
-        assert set(service["ports"]) == {f"127.0.0.1:{p}:{p}" for p in (spec.port, spec.metrics_port)}, name
-    # Every service is scraped, and nothing else in the attune job.
-    assert targets == expected
-
-
-def test_compose_peers_are_compose_services_and_started_first():
-    compose = compose_services()
-    services = attune_services()
-    for name in services:
-        service = compose[name]
-        for key, target in service["environment"].items():
-            peer = key.removeprefix("ATTUNE_").removesuffix("_TARGET").lower()
-            if not (key.endswith("_TARGET") and peer in services):
-                continue
-            # ATTUNE_<PEER>_TARGET: the peer's compose name and gRPC port ...
-            assert target == f"{peer}:{services[peer].port}", f"{name}: {key}={target}"
-            # ... and the caller waits until the peer is healthy.
-            assert service["depends_on"][peer] == {"condition": "service_healthy"}, f"{name} -> {peer}"
-    assert compose["extractor"]["environment"]["ATTUNE_MODEL_TARGET"] == "model:50051"
-    assert compose["retrieval"]["environment"]["ATTUNE_USERVEC_TARGET"] == "uservec:50054"
-
-
-def test_compose_qdrant_profile_serves_retrieval():
-    compose = compose_services()
-    qdrant, retrieval = compose["qdrant"], compose["retrieval"]
-    assert qdrant["profiles"] == ["qdrant"]
-    assert "qdrant/qdrant" in qdrant["image"]
-    env = retrieval["environment"]
-    assert env["ATTUNE_RETRIEVAL_BACKEND"] == "${ATTUNE_RETRIEVAL_BACKEND:-edge}"
-    assert env["ATTUNE_QDRANT_URL"] == "${ATTUNE_QDRANT_URL:-http://qdrant:6333}"
-    assert "127.0.0.1:6333:6333" in qdrant["ports"]
-    # Optional: without the profile the dependency is ignored, not an invalid project.
-    assert retrieval["depends_on"]["qdrant"] == {"condition": "service_started", "required": False}
-
-
-def dockerfile_env(text: str) -> dict[str, str]:
-    """ENV assignments of a Dockerfile (KEY=VALUE form, continuation lines joined)."""
-    joined = re.sub(r"\\\n", " ", text)
-    env = {}
-    for line in joined.splitlines():
-        if line.startswith("ENV "):
-            env.update(re.findall(r"([A-Z_][A-Z0-9_]*)=(\S+)", line))
-    return env
-
-
-def test_dockerfiles_match_compose():
-    compose = compose_services()
-    for name, spec in attune_services().items():
-        build = compose[name]["build"]
-        assert build["context"] == "."
-        text = (ROOT / build["dockerfile"]).read_text()
-        assert text.splitlines()[0] == "# syntax=docker/dockerfile:1"
-        assert "\nFROM python:3.11-slim\n" in text
-        assert "USER 10001:10001" in text and "--uid 10001" in text
-        env = dockerfile_env(text)
-        prefix = spec.env_prefix
-        assert env["ATTUNE_DATA_DIR"] == "/data", name
-        assert env[f"{prefix}HOST"] == "0.0.0.0", name
-        assert env[f"{prefix}PORT"] == str(spec.port), name
-        assert env[f"{prefix}METRICS_PORT"] == str(spec.metrics_port), name
-        assert f"EXPOSE {spec.port} {spec.metrics_port}" in text, name
-        assert re.search(r"HEALTHCHECK .*\n\s+CMD python -m services\.common\.healthcheck "
-                         rf'"127\.0\.0\.1:\${{{prefix}PORT}}" --quiet', text), name
-        assert f'CMD ["python", "-m", "{spec.module}"]' in text, name
-
-
 def test_grafana_provisioning_parses():
     datasources = yaml.safe_load((MONITORING / "grafana/provisioning/datasources/prometheus.yaml").read_text())
     assert datasources["datasources"][0]["type"] == "prometheus"
@@ -256,68 +161,10 @@ def test_grafana_provisioning_parses():
     path = providers["providers"][0]["options"]["path"]
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     mounts = compose["services"]["grafana"]["volumes"]
-    assert any(m.endswith(f":{path}:ro") and "monitoring/grafana/dashboards" in m for m in mounts)
-
-
-def test_chart_dashboards_are_copies():
-    chart_dashboards = sorted((CHART / "dashboards").glob("*.json"))
-    assert [p.name for p in chart_dashboards] == [p.name for p in DASHBOARD_FILES]
-    for source in DASHBOARD_FILES:
-        copy = CHART / "dashboards" / source.name
-        assert copy.read_bytes() == source.read_bytes(), (
-            f"{copy.relative_to(ROOT)} differs from {source.relative_to(ROOT)}: copy it over")
+    assert any(m.endswith(f":{path}:ro") and "charts/attune/dashboards" in m for m in mounts)
 
 
 def test_chart_yaml_parses():
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2" and chart["name"] == "attune"
     assert chart["version"] and chart["appVersion"]
-
-
-def test_chart_values_parse_and_match_settings():
-    from services.extractor.settings import ExtractorSettings
-    from services.model.settings import ModelSettings
-    from services.retrieval.settings import RetrievalSettings
-    from services.trainer.settings import TrainerSettings
-    from services.uservec.settings import UserVecSettings
-
-    settings = {"model": ModelSettings, "extractor": ExtractorSettings, "retrieval": RetrievalSettings,
-                "uservec": UserVecSettings, "trainer": TrainerSettings}
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert set(values["services"]) == set(attune_services()) == set(settings)
-    for name, spec in attune_services().items():
-        svc = values["services"][name]
-        assert svc["enabled"] is True, name
-        assert svc["module"] == spec.module, name
-        assert svc["envPrefix"] == spec.env_prefix == settings[name].model_config["env_prefix"], name
-        assert svc["port"] == spec.port == settings[name].model_fields["port"].default, name
-        assert svc["metricsPort"] == spec.metrics_port, name
-    # One writer each: SQLite, and the edge shard folder (until qdrant.url names a server).
-    assert values["services"]["uservec"]["replicas"] == 1 and values["services"]["uservec"]["state"]["enabled"]
-    assert values["services"]["retrieval"]["replicas"] == 1
-    # The trainer owns its job records: one replica, on the shared volume beside the adapters ...
-    trainer = values["services"]["trainer"]
-    assert trainer["replicas"] == 1 and trainer["singleWriter"]["enabled"] and "state" not in trainer
-    # ... which it publishes where the model reads them (both render the chart's one adapter folder).
-    model_env = values["services"]["model"]["env"]
-    assert trainer["env"]["ATTUNE_TRAINER_ADAPTER_DIR"] == model_env["ATTUNE_MODEL_ADAPTER_DIR"]
-    assert "adapter_dir" in TrainerSettings.model_fields and "adapter_dir" in ModelSettings.model_fields
-    model = values["services"]["model"]
-    assert model["gpu"]["env"]["ATTUNE_MODEL_BACKEND"] == "vllm"
-    assert "nvidia.com/gpu" in model["gpu"]["resources"]["limits"]
-    # Every service's env keys carry its own prefix or the common one.
-    for name, svc in values["services"].items():
-        for key in svc.get("env", {}):
-            assert key.startswith(svc["envPrefix"]) or key.startswith("ATTUNE_"), f"{name}: {key}"
-
-
-def test_chart_values_schema_parses_and_fits_values():
-    schema = json.loads((CHART / "values.schema.json").read_text())
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    service_schema = schema["properties"]["services"]["additionalProperties"]
-    pattern = re.compile(service_schema["properties"]["envPrefix"]["pattern"])
-    for name, svc in values["services"].items():
-        missing = set(service_schema["required"]) - set(svc)
-        assert not missing, f"services.{name} lacks {missing}"
-        assert pattern.match(svc["envPrefix"])
-    assert values["probes"]["type"] in schema["properties"]["probes"]["properties"]["type"]["enum"]

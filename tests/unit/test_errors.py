@@ -1,7 +1,7 @@
 import grpc
 import pytest
 
-from services.common import errors
+from attune.services.common import errors
 
 
 class FakeRpcError(grpc.RpcError):

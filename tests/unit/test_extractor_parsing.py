@@ -2,9 +2,9 @@
 
 import pytest
 
-from services.common.cards import card_id, grounding, similarity
-from services.extractor.core import CUES, clauses, conditions
-from services.extractor.parsing import parse_cards
+from attune.services.common.cards import card_id, grounding, similarity
+from attune.services.extractor.core import CUES, clauses, conditions
+from attune.services.extractor.parsing import parse_cards
 
 GOOD = '{"preferences": [{"condition": "always", "preference": "keep answers short", ' \
        '"conflict_group": "verbosity_level", "confidence": 0.75}]}'

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from services.common.policy import PolicyConfig, item_vectors, policy, reinforce
+from attune.services.common.policy import PolicyConfig, item_vectors, policy, reinforce
 
 CONFIG = PolicyConfig(dim=2, beta_long=1.0, beta_short=0.5, tau=0.5, eta_long=0.1, eta_short=0.2,
                       baseline_ema=0.5, short_decay=0.1)

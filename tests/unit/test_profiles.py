@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attune.v1 import model_pb2
-from orchestrator.profiles import (
+from attune.orchestrator.profiles import (
     Preference,
     Profile,
     ProfileError,
@@ -22,8 +21,9 @@ from orchestrator.profiles import (
     load_schema,
     save_profiles,
 )
-from orchestrator.profiles.llm import choice_schema
-from orchestrator.profiles.schema import SHIPPED
+from attune.orchestrator.profiles.llm import choice_schema
+from attune.orchestrator.profiles.schema import SHIPPED
+from attune.v1 import model_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 MSC_SAMPLE = ROOT / "orchestrator/profiles/data/msc_sample.json"

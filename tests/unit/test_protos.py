@@ -2,7 +2,7 @@
 
 import importlib
 
-from services.common import protogen
+from attune.services.common import protogen
 
 
 def test_committed_stubs_match_protos():

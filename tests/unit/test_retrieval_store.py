@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.common.cards import card_id, normalize
-from services.common.errors import InvalidArgument
-from services.retrieval.store import CardPoint, EdgeCardStore, StoreError
+from attune.services.common.cards import card_id, normalize
+from attune.services.common.errors import InvalidArgument
+from attune.services.retrieval.store import CardPoint, EdgeCardStore, StoreError
 from tests.fixtures.retrieval import STORE_BACKENDS, open_test_store
 
 CARDS = {

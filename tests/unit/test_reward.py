@@ -2,7 +2,7 @@
 
 import pytest
 
-from orchestrator.reward import RuleRewardScorer, clamp_reward
+from attune.orchestrator.reward import RuleRewardScorer, clamp_reward
 
 
 @pytest.mark.parametrize(("turn", "sign"), [

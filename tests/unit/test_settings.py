@@ -1,7 +1,7 @@
 import pytest
 
-from services.common.settings import CommonSettings, SettingsError, load
-from services.model.settings import ModelSettings
+from attune.services.common.settings import CommonSettings, SettingsError, load
+from attune.services.model.settings import ModelSettings
 
 
 def test_bad_value_names_the_variable(monkeypatch):

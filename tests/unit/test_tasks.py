@@ -10,8 +10,9 @@ import zlib
 import datasets
 import pytest
 
-from orchestrator.tasks import DATASETS, Problem, TaskError, UnknownDataset, get_dataset, load_problems, sources
-from orchestrator.tasks.execution import extract_code, run_python
+from attune.orchestrator.tasks import DATASETS, Problem, TaskError, UnknownDataset, get_dataset, load_problems, sources
+from attune.orchestrator.tasks.base import TaskDataset, register_dataset
+from attune.orchestrator.tasks.execution import extract_code, run_python
 
 NAMES = ["math-500", "math-hard", "humaneval", "bigcodebench", "logiqa", "mmlu", "medqa", "gpqa", "theoremqa", "aime",
          "livecodebench", "scicode"]
@@ -63,6 +64,43 @@ def test_unknown_dataset_names_the_name_and_the_known_ones():
     assert "'math500'" in str(error.value)
     assert all(name in str(error.value) for name in NAMES)
     assert isinstance(error.value, ValueError)
+
+
+@pytest.fixture
+def registry():
+    """DATASETS, restored to its shipped content after the test."""
+    before = dict(DATASETS)
+    yield DATASETS
+    DATASETS.clear()
+    DATASETS.update(before)
+
+
+def test_register_dataset_adds_an_instance_by_name(registry):
+    @register_dataset
+    class Throwaway(TaskDataset):
+        name = "throwaway"
+
+    assert isinstance(registry["throwaway"], Throwaway)
+    assert get_dataset("throwaway") is registry["throwaway"]
+    assert len(registry) == len(NAMES) + 1
+
+
+def test_register_dataset_refuses_a_name_twice(registry):
+    class Again(TaskDataset):
+        name = "math-500"
+
+    with pytest.raises(ValueError, match="'math-500' is already registered"):
+        register_dataset(Again)
+    assert not isinstance(registry["math-500"], Again)
+
+
+def test_register_dataset_refuses_a_class_without_a_name(registry):
+    class Nameless(TaskDataset):
+        pass
+
+    with pytest.raises(ValueError, match="Nameless has no name"):
+        register_dataset(Nameless)
+    assert "" not in registry
 
 
 def test_subset_is_deterministic_for_a_seed():

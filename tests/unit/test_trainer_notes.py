@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.trainer.notes import (
+from attune.services.trainer.notes import (
     CONTEXT_TOKENS,
     NOTE_BUDGET_CHARS,
     NOTE_MAX_CHARS,

@@ -15,10 +15,10 @@ import sys
 
 import pytest
 
+from attune.services.trainer.client import wait_for_job
+from attune.services.trainer.core import STAGING
+from attune.services.trainer.store import JobStore
 from attune.v1 import trainer_pb2
-from services.trainer.client import wait_for_job
-from services.trainer.core import STAGING
-from services.trainer.store import JobStore
 from tests.fixtures.trainer import start_trainer_core
 
 STAND_IN = """

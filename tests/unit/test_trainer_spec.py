@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from attune.services.trainer.jobs import grpo_notes
 from attune.v1 import trainer_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.trainer.jobs import grpo_notes
 from tests.fixtures.trainer import start_trainer_core
 
 ROW = {"notes": "", "transcript": [["user", "Please use bullet points."], ["assistant", "Understood."]],
@@ -51,6 +51,7 @@ def spec(data, **fields) -> trainer_pb2.TrainJobSpec:
     ({"adapter_name": "../up"}, "adapter_name", "plain folder name"),
     ({"adapter_name": "a/b"}, "adapter_name", "plain folder name"),
     ({"adapter_name": ".staging"}, "adapter_name", "plain folder name"),
+    ({"adapter_name": "notes-lr0.001"}, "adapter_name", "no '.'"),
     ({"adapter_name": "x" * 129}, "adapter_name", "plain folder name"),
     ({"max_steps": 0}, "max_steps", "out of range 1..100000"),
     ({"max_steps": 100_001}, "max_steps", "out of range"),

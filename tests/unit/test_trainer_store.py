@@ -7,9 +7,9 @@ import os
 
 import pytest
 
+from attune.services.trainer.core import STAGING
+from attune.services.trainer.store import JobStore, Record
 from attune.v1 import trainer_pb2
-from services.trainer.core import STAGING
-from services.trainer.store import JobStore, Record
 from tests.fixtures.trainer import start_trainer_core
 
 

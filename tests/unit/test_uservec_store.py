@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.common.policy import PolicyConfig
-from services.common.settings import SettingsError, load
-from services.uservec.settings import UserVecSettings
-from services.uservec.store import DimensionMismatch, UserState, UserVecStore
+from attune.services.common.policy import PolicyConfig, policy_from_env
+from attune.services.common.settings import SettingsError, load
+from attune.services.uservec.settings import UserVecSettings
+from attune.services.uservec.store import DimensionMismatch, UserState, UserVecStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DIM = 8
@@ -98,7 +98,7 @@ def test_the_kept_sum_matches_a_full_scan(store):
 def test_a_different_dimension_fails_at_open_naming_the_setting(tmp_path):
     path = tmp_path / "uv.sqlite3"
     UserVecStore(path, 256).close()
-    with pytest.raises(DimensionMismatch, match="dimension 256.*configured dimension is 128.*ATTUNE_USERVEC_DIM=256"):
+    with pytest.raises(DimensionMismatch, match="dimension 256.*configured dimension is 128.*ATTUNE_POLICY_DIM=256"):
         UserVecStore(path, 128)
 
 
@@ -138,7 +138,7 @@ def test_parallel_updates_from_threads_lose_none(store):
 
 WORKER = textwrap.dedent("""
     import sys
-    from services.uservec.store import UserVecStore
+    from attune.services.uservec.store import UserVecStore
     from tests.unit.test_uservec_store import DIM, increment
     store = UserVecStore(sys.argv[1], DIM, busy_timeout_s=60)
     for _ in range(int(sys.argv[2])):
@@ -163,7 +163,7 @@ def test_parallel_updates_from_processes_lose_none(tmp_path):
 CRASHER = textwrap.dedent("""
     import os, sys
     import numpy as np
-    from services.uservec.store import UserVecStore
+    from attune.services.uservec.store import UserVecStore
     from tests.unit.test_uservec_store import DIM, state
     store = UserVecStore(sys.argv[1], DIM)
     with store.transaction() as txn:
@@ -187,15 +187,24 @@ def test_a_process_dying_inside_a_transaction_leaves_the_last_commit(tmp_path):
 
 
 def test_settings_map_to_the_policy_and_name_bad_variables(monkeypatch, tmp_path):
-    assert UserVecSettings().policy_config() == PolicyConfig()
+    assert policy_from_env() == PolicyConfig()
     assert UserVecSettings().port == 50054
     assert UserVecSettings().resolved_db_path(tmp_path) == tmp_path / "uservec.sqlite3"
-    monkeypatch.setenv("ATTUNE_USERVEC_DIM", "64")
-    monkeypatch.setenv("ATTUNE_USERVEC_ETA_LONG", "0.01")
+    monkeypatch.setenv("ATTUNE_POLICY_DIM", "64")
+    monkeypatch.setenv("ATTUNE_POLICY_ETA_LONG", "0.01")
     monkeypatch.setenv("ATTUNE_USERVEC_DB_PATH", str(tmp_path / "x.db"))
-    settings = load(UserVecSettings)
-    assert settings.policy_config() == PolicyConfig(dim=64, eta_long=0.01)
-    assert settings.resolved_db_path(Path("elsewhere")) == tmp_path / "x.db"
-    monkeypatch.setenv("ATTUNE_USERVEC_TAU", "0")
-    with pytest.raises(SettingsError, match="ATTUNE_USERVEC_TAU='0'"):
-        load(UserVecSettings)
+    assert policy_from_env() == PolicyConfig(dim=64, eta_long=0.01)
+    assert load(UserVecSettings).resolved_db_path(Path("elsewhere")) == tmp_path / "x.db"
+    monkeypatch.setenv("ATTUNE_POLICY_TAU", "0")
+    with pytest.raises(SettingsError, match="ATTUNE_POLICY_TAU='0'"):
+        policy_from_env()
+
+
+async def test_both_services_read_the_one_policy_configuration(monkeypatch, tmp_path):
+    from attune.services.common.launch import BuildContext
+    from attune.services.common.settings import CommonSettings
+    from attune.services.uservec.core import build
+
+    monkeypatch.setenv("ATTUNE_POLICY_DIM", "32")
+    core = await build(BuildContext(UserVecSettings(), CommonSettings(data_dir=tmp_path), tmp_path))
+    assert core.config.dim == 32

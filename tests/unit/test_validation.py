@@ -1,7 +1,7 @@
 import pytest
 
-from services.common.errors import InvalidArgument
-from services.common.validation import check_id
+from attune.services.common.errors import InvalidArgument
+from attune.services.common.validation import check_id
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "a\x00b", "a\x7fb", "x" * 257])

@@ -38,7 +38,7 @@ SERVER_START_S = 300
 
 @pytest.fixture(scope="session")
 def smollm2_dir(data_dir) -> Path:
-    from services.model.weights import converted_dir
+    from attune.services.model.weights import converted_dir
 
     folder = converted_dir(data_dir, "float32")
     if not (folder / "model.safetensors").is_file():
@@ -87,9 +87,9 @@ def tokenizer(smollm2_dir):
 @pytest.fixture(scope="session")
 async def vllm_core(data_dir, vllm_adapters):
     """ModelService over VllmBackend: vLLM's async engine in this process, the default model."""
-    from services.common.logging import setup_logging
-    from services.model.core import ModelService
-    from services.model.settings import ModelSettings
+    from attune.services.common.logging import setup_logging
+    from attune.services.model.core import ModelService
+    from attune.services.model.settings import ModelSettings
 
     setup_logging("tests", "warning", json=True)
     settings = ModelSettings(backend="vllm", adapter_dir=vllm_adapters[0], vllm_kv_cache_gib=KV_CACHE_GIB,
@@ -151,8 +151,8 @@ def vllm_server(smollm2_dir, vllm_adapters, tmp_path_factory):
 @pytest.fixture(scope="session")
 async def openai_core(vllm_server, data_dir):
     """ModelService over OpenAIBackend pointed at the vLLM server."""
-    from services.model.core import ModelService
-    from services.model.settings import ModelSettings
+    from attune.services.model.core import ModelService
+    from attune.services.model.settings import ModelSettings
 
     core = ModelService(ModelSettings(backend="openai", openai_base_url=vllm_server), data_dir)
     await core.start()

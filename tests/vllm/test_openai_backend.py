@@ -6,12 +6,19 @@ import json
 
 import pytest
 
+from attune.services.common.errors import InvalidArgument, NotFound, Unavailable
+from attune.services.model.client import chat_request
 from attune.v1 import model_pb2
-from services.common.errors import InvalidArgument, NotFound, Unavailable
-from services.model.client import chat_request
 from tests.vllm.conftest import ADAPTER, MODEL_NAME, QUESTION, REFERENCE_TOKENS, SERVER_CONTEXT, chat_ids
 
 pytestmark = pytest.mark.vllm
+
+CONVERSATION = [
+    {"role": "system", "content": "You answer in one short sentence."},
+    {"role": "user", "content": "Which river runs through Paris?"},
+    {"role": "assistant", "content": "The Seine."},
+    {"role": "user", "content": "And through London?"},
+]
 
 
 async def test_info_lists_the_model_its_window_and_the_adapter(openai_core):
@@ -100,14 +107,81 @@ async def test_generate_uses_the_completions_endpoint(openai_core, tokenizer):
     assert reply.usage.prompt_tokens == len(tokenizer(prompt)["input_ids"])
 
 
-async def test_counting_tokens_before_a_call_is_unavailable(openai_core):
-    with pytest.raises(Unavailable, match="cannot count"):
-        await openai_core.count_tokens(model_pb2.CountTokensRequest(messages=[{"role": "user", "content": "hi"}]))
+@pytest.fixture(scope="session")
+async def openai_tokenizer_core(vllm_server, smollm2_dir, data_dir):
+    """ModelService over OpenAIBackend with ATTUNE_MODEL_OPENAI_TOKENIZER: the model's own folder."""
+    from attune.services.model.core import ModelService
+    from attune.services.model.settings import ModelSettings
+
+    core = ModelService(ModelSettings(backend="openai", openai_base_url=vllm_server,
+                                      openai_tokenizer=str(smollm2_dir)), data_dir)
+    await core.start()
+    yield core
+    await core.close()
+
+
+def template_count(tokenizer, messages: list[dict]) -> int:
+    """Tokens of ``messages`` as the transformers backend counts them."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+async def test_count_tokens_by_the_servers_tokenize_route(openai_core, tokenizer, vllm_server):
+    assert openai_core.backend.tokenizer is None
+    assert openai_core.backend.tokenize_url == vllm_server.removesuffix("/v1") + "/tokenize"
+    counted = await openai_core.count_tokens(model_pb2.CountTokensRequest(messages=CONVERSATION))
+    assert counted.tokens == template_count(tokenizer, CONVERSATION)
+
+
+async def test_count_tokens_with_a_local_tokenizer(openai_tokenizer_core, tokenizer):
+    assert openai_tokenizer_core.backend.tokenize_url == "", "the local tokenizer needs no round trip"
+    counted = await openai_tokenizer_core.count_tokens(model_pb2.CountTokensRequest(messages=CONVERSATION))
+    assert counted.tokens == template_count(tokenizer, CONVERSATION)
+
+
+async def test_the_count_before_a_call_is_the_usage_of_the_call(openai_core, openai_tokenizer_core):
+    question = [{"role": "user", "content": QUESTION}]
+    reply = await openai_core.chat(chat_request(QUESTION, max_tokens=4))
+    for core in (openai_core, openai_tokenizer_core):
+        counted = await core.count_tokens(model_pb2.CountTokensRequest(messages=question))
+        assert counted.tokens == reply.usage.prompt_tokens
+
+
+async def test_contextual_keeps_its_memory_under_budget_over_grpc(openai_core, tokenizer):
+    """The contextual method, with the model service on the openai backend behind gRPC: the first
+    session fits the budget exactly, the second pushes the memory over it and gets summarized."""
+    from attune.orchestrator.memory import Services
+    from attune.orchestrator.methods.base import Context, Ledger, MethodSettings
+    from attune.orchestrator.methods.contextual import Contextual, render_session
+    from attune.orchestrator.prompts import system_prompt
+    from attune.services.model.client import ModelClient
+    from tests.conftest import start_server
+
+    turns = [("user", "Answer me in short bullet points, and never use emoji."),
+             ("assistant", "- Noted: short bullet points, no emoji.")]
+    budget = template_count(tokenizer, [{"role": "system", "content": system_prompt([render_session(1, turns)])}])
+    server = await start_server(openai_core)
+    client = ModelClient(server.address)
+    try:
+        method = Contextual(Services(model=client), MethodSettings(context_budget_tokens=budget,
+                                                                   summary_max_tokens=16))
+        ledger = Ledger()
+        for session in (1, 2):
+            await method.start_session(Context("run", "ada", session))
+            method.history["ada"] = list(turns)
+            await method.end_session("ada", ledger)
+            if session == 1:
+                assert (method.summary.get("ada", ""), len(method.sessions["ada"])) == ("", 1)
+        assert method.summary["ada"]
+        assert ledger.tokens["memory"]["calls"] >= 1
+    finally:
+        await client.close()
+        await server.stop()
 
 
 async def test_an_unreachable_endpoint_is_unavailable(data_dir):
-    from services.model.core import ModelService
-    from services.model.settings import ModelSettings
+    from attune.services.model.core import ModelService
+    from attune.services.model.settings import ModelSettings
     from tests.vllm.conftest import free_port
 
     core = ModelService(ModelSettings(backend="openai", openai_base_url=f"http://127.0.0.1:{free_port()}/v1"),

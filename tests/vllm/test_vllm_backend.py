@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
+from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from attune.services.model.client import ModelClient, chat_request
 from attune.v1 import model_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.model.client import ModelClient, chat_request
 from tests.conftest import start_server
 from tests.vllm.conftest import ADAPTER, MODEL_NAME, QUESTION, REFERENCE_TOKENS, chat_ids
 

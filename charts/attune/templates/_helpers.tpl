@@ -124,7 +124,7 @@ exec:
   command:
     - python3
     - -m
-    - services.common.healthcheck
+    - attune.services.common.healthcheck
     - {{ printf "127.0.0.1:%v" .port | quote }}
     - --quiet
     - --timeout

@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from services.model.backends.base import Backend
-from services.model.settings import ModelSettings
+from attune.services.model.backends.base import Backend
+from attune.services.model.settings import ModelSettings
 
 BACKENDS = {
-    "transformers": "services.model.backends.transformers_backend:TransformersBackend",
-    "vllm": "services.model.backends.vllm_backend:VllmBackend",
-    "openai": "services.model.backends.openai_backend:OpenAIBackend",
+    "transformers": "attune.services.model.backends.transformers_backend:TransformersBackend",
+    "vllm": "attune.services.model.backends.vllm_backend:VllmBackend",
+    "openai": "attune.services.model.backends.openai_backend:OpenAIBackend",
 }
 
 

@@ -67,7 +67,13 @@ class Backend(ABC):
 
     @abstractmethod
     def count_tokens(self, job: Job) -> int | None:
-        """Prompt tokens of ``job`` (chat template included); None where the backend cannot tell."""
+        """Prompt tokens of ``job`` (chat template included), counted in process: the service checks
+        each request against the context window with it. None leaves that check to the engine."""
+
+    async def count_tokens_async(self, job: Job) -> int | None:
+        """Prompt tokens of ``job`` for CountTokens, where a backend may ask its engine (over HTTP,
+        say); by default ``count_tokens``."""
+        return self.count_tokens(job)
 
     @abstractmethod
     async def complete(self, job: Job) -> Completion: ...

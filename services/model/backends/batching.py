@@ -7,7 +7,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 
-from services.model.backends.base import Completion, Job
+from attune.services.model.backends.base import Completion, Job
 
 
 class DynamicBatcher:

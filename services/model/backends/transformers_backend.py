@@ -24,13 +24,14 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from services.common.errors import InvalidArgument, NotFound
-from services.common.logging import get_logger
-from services.common.metrics import BATCH_SIZE, CANCELLED_ROWS
-from services.model.backends.base import Backend, BackendInfo, Completion, Delta, Job, list_adapters
-from services.model.backends.batching import DynamicBatcher
-from services.model.settings import ModelSettings
-from services.model.weights import resolve_model_dir
+from attune.services.common.errors import InvalidArgument, NotFound
+from attune.services.common.logging import get_logger
+from attune.services.common.metrics import BATCH_SIZE, CANCELLED_ROWS
+from attune.services.model.backends.base import Backend, BackendInfo, Completion, Delta, Job, list_adapters
+from attune.services.model.backends.batching import DynamicBatcher
+from attune.services.model.backends.tokens import count_prompt_tokens, prompt_text
+from attune.services.model.settings import ModelSettings
+from attune.services.model.weights import resolve_model_dir
 
 log = get_logger(__name__)
 
@@ -133,14 +134,8 @@ class TransformersBackend(Backend):
 
     # ---- prompts and tokens -------------------------------------------------
 
-    def _prompt_text(self, job: Job) -> str:
-        if job.prompt is not None:
-            return job.prompt
-        messages = [{"role": role, "content": content} for role, content in job.messages]
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
     def count_tokens(self, job: Job) -> int:
-        return len(self.counter(self._prompt_text(job), add_special_tokens=False)["input_ids"])
+        return count_prompt_tokens(self.counter, job)
 
     # ---- adapters -------------------------------------------------------------
 
@@ -204,7 +199,7 @@ class TransformersBackend(Backend):
         """One generate call for compatible jobs; runs on the generate thread."""
         BATCH_SIZE.labels(self.model_name).observe(len(jobs))
         self._use_adapter(jobs[0].adapter)
-        enc = self.tokenizer([self._prompt_text(j) for j in jobs], return_tensors="pt", padding=True,
+        enc = self.tokenizer([prompt_text(self.tokenizer, j) for j in jobs], return_tensors="pt", padding=True,
                              add_special_tokens=False)
         prompt_len = enc["input_ids"].shape[1]
         with torch.inference_mode():
@@ -236,7 +231,7 @@ class TransformersBackend(Backend):
 
         def run():
             self._use_adapter(job.adapter)
-            enc = self.tokenizer([self._prompt_text(job)], return_tensors="pt", add_special_tokens=False)
+            enc = self.tokenizer([prompt_text(self.tokenizer, job)], return_tensors="pt", add_special_tokens=False)
             prompt_len = enc["input_ids"].shape[1]
             with torch.inference_mode():
                 out = self.model.generate(**enc, **self._generate_kwargs([job], prompt_len, [threading.Event()]),

@@ -21,11 +21,11 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from services.common.logging import get_logger
-from services.model.backends.base import Backend, BackendInfo, Completion, Delta, Job, list_adapters
-from services.model.settings import ModelSettings
-from services.model.weights import resolve_model_dir
+from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from attune.services.common.logging import get_logger
+from attune.services.model.backends.base import Backend, BackendInfo, Completion, Delta, Job, list_adapters
+from attune.services.model.settings import ModelSettings
+from attune.services.model.weights import resolve_model_dir
 
 log = get_logger(__name__)
 

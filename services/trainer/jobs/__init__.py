@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from services.trainer.jobs import grpo_notes
+from attune.services.trainer.jobs import grpo_notes
 
 KINDS: dict[str, ModuleType] = {"grpo_notes": grpo_notes}
 # Kinds of the adapter study, declared in the proto but not trained yet.

@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from attune.services.trainer.notes import NOTE_MAX_TOKENS, clean_note, note_reward, note_update_messages
 from attune.v1 import trainer_pb2
-from services.trainer.notes import NOTE_MAX_TOKENS, clean_note, note_reward, note_update_messages
 
 # LoRA wants a larger step than GRPO's full fine-tuning default (1e-6).
 DEFAULT_LEARNING_RATE = 5e-5
@@ -101,8 +101,8 @@ def train(spec: trainer_pb2.TrainJobSpec, params: Params, out: Path, data_dir: P
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOTrainer
 
-    from services.model.weights import resolve_model_dir
-    from services.trainer.jobs.progress import ProgressCallback
+    from attune.services.model.weights import resolve_model_dir
+    from attune.services.trainer.jobs.progress import ProgressCallback
 
     folder, _ = resolve_model_dir(spec.base_model, data_dir, "float32")
     tokenizer = AutoTokenizer.from_pretrained(folder)

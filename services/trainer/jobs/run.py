@@ -15,8 +15,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from attune.services.trainer.jobs import KINDS
 from attune.v1 import trainer_pb2
-from services.trainer.jobs import KINDS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from services.trainer.jobs.progress import take_stdout
+    from attune.services.trainer.jobs.progress import take_stdout
 
     progress = take_stdout()
     try:

@@ -1,0 +1,1 @@
+"""The judge service: task success, preference compliance, conflicts and over-personalization."""
