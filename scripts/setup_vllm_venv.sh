@@ -21,7 +21,7 @@ PYTHON=${PYTHON:-python3.11}
 LOCK=scripts/vllm-lock.txt
 PIP="$VENV/bin/python -m pip"
 STAMP="$VENV/.attune-installed"
-state() { cat "$0" "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1; }
+state() { cat "$0" "$LOCK" pyproject.toml setup.py | sha256sum | cut -d' ' -f1; }
 
 check() {
     "$VENV/bin/python" - <<'EOF'

@@ -54,7 +54,8 @@ class ReflectionGRPO(Reflection):
 
     async def prepare(self, profiles: list, ledger: Ledger) -> None:
         s = self.settings
-        self.note_adapter = f"notes-grpo-s{self.seed}-steps{s.grpo_steps}-rows{s.grpo_rows}-lr{s.grpo_learning_rate:.0e}"
+        self.note_adapter = (f"notes-grpo-s{self.seed}-steps{s.grpo_steps}-rows{s.grpo_rows}"
+                             f"-lr{s.grpo_learning_rate:.0e}")
         info = await self.services.model.get_info()
         if self.note_adapter in info.adapters:
             return

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
+from attune.orchestrator.methods import MethodSettings
 from attune.services.common.errors import InvalidArgument, NotFound, Unauthenticated
 from attune.services.common.net import free_port
 from attune.services.model.client import chat_request
 from attune.services.trainer.client import TrainerClient, wait_for_job
 from attune.services.trainer.notes import NOTE_MAX_TOKENS, clean_note, note_update_messages
-from attune.orchestrator.methods import MethodSettings
 from attune.v1 import trainer_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
