@@ -54,6 +54,7 @@ bench: install
 	$(VENV_PY) bench/bench_retrieval.py
 	$(VENV_PY) bench/bench_uservec.py
 	$(VENV_PY) bench/bench_sessions.py
+	$(VENV_PY) bench/bench_report.py
 
 # Re-lock constraints.txt from the current environment after changing dependencies.
 lock: install

@@ -6,7 +6,7 @@ prints the ratios the foundation issue sets as targets:
 * through the service at concurrency 8 >= 90% of the backend in process at batch 8
 * through the service at concurrency 8 >= 3.5x through the service at concurrency 1
 
-The service runs as its own process (``python -m services.model``) on
+The service runs as its own process (``python -m attune.services.model``) on
 127.0.0.1, as `make up` runs it; the in-process backend is loaded in this
 process. Only one of the two generates at any time. Rounds alternate the modes
 so drift on a shared machine hits all of them alike.

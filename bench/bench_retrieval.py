@@ -5,7 +5,7 @@ What it measures, in one run, on Qdrant's engine in process (qdrant-edge):
 * dense search alone, and dense search + policy (with and without the user's vectors
   from the real user-vector service, in process), query already embedded;
 * the query embedding alone (all-MiniLM-L6-v2 on CPU), and the whole Retrieve with it;
-* the whole Retrieve through gRPC: ``python -m services.retrieval`` as its own process on
+* the whole Retrieve through gRPC: ``python -m attune.services.retrieval`` as its own process on
   127.0.0.1 over the same shard, fetching user vectors from the user-vector service over gRPC;
 * what the LLM rerank adds (SmolLM2 through the model service, in process), on a small sample;
 * qdrant-client's local mode (pure Python) at 10,000 cards in all, for comparison, next to

@@ -1,6 +1,6 @@
 """Benchmark sessions per hour: one fixed small experiment at concurrency 1 and 8, same model.
 
-The model service runs as its own process (``python -m services.model``, as
+The model service runs as its own process (``python -m attune.services.model``, as
 `make up` runs it) and both runs talk to it over gRPC, so concurrency 8 gains
 only by sharing the service's batches. Each run gets a fresh output folder;
 rounds alternate the two concurrencies so drift on a shared machine hits both.

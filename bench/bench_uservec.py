@@ -7,7 +7,7 @@ synchronous=FULL: one fsync per commit) before it is answered. Concurrent
 updates share commits, so concurrency raises the rate; "store c1" is the
 store alone, one transaction per update, for reference.
 
-The service runs as its own process (``python -m services.uservec``) on
+The service runs as its own process (``python -m attune.services.uservec``) on
 127.0.0.1, as `make up` runs it; "grpc c8" is 8 clients, each with its own
 channel. Rounds alternate the modes so drift on a shared machine hits all of
 them alike. The SQLite files go to a temporary folder under ATTUNE_DATA_DIR

@@ -261,6 +261,22 @@ def cmd_judge(args, common: CommonSettings) -> int:
         return 2
 
 
+def cmd_report(args, common: CommonSettings) -> int:
+    """Write report.md and report.html for one run, or several side by side; print their paths."""
+    from attune.orchestrator.benchmark.records import LogCorrupt
+    from attune.orchestrator.report import ReportError, write_report
+
+    try:
+        paths = write_report([Path(r) for r in args.runs], Path(args.out) if args.out else None,
+                             Path(args.reference) if args.reference else None, args.resamples, args.seed)
+    except (ReportError, LogCorrupt, FileNotFoundError) as err:
+        console.print(f"[red]error:[/] {err}")
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
 def cmd_profiles_generate(args, common: CommonSettings) -> int:
     from attune.orchestrator.profiles.cli import generate_command
 
@@ -315,6 +331,14 @@ def add_run_parser(sub) -> None:
     judge.add_argument("--transport", choices=["in_process", "grpc"],
                        help="the judge service over gRPC, or the judge in this process (default: the run's)")
     judge.set_defaults(func=cmd_judge)
+
+    report = sub.add_parser("report", help="write report.md and report.html: intervals, paired tests, plots")
+    report.add_argument("runs", nargs="+", help="run folders; the first is reported, the others compared with it")
+    report.add_argument("--reference", help="a published table to compare with (CSV: method,metric,value,source)")
+    report.add_argument("--out", help="folder for the report (default: the first run folder)")
+    report.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    report.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0)")
+    report.set_defaults(func=cmd_report)
 
     profiles = sub.add_parser("profiles", help="user profiles for the benchmark")
     psub = profiles.add_subparsers(dest="profiles_command", required=True)

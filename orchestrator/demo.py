@@ -1,13 +1,15 @@
 """The demo's main job: a small multi-session benchmark against the running services.
 
 Every method plays the same two simulated users for two short sessions
-(experiments/demo.yaml); the sessions go to ``<output_dir>/sessions.jsonl``
-and a per-method table is printed. Running it again resumes (finished sessions
-are kept).
+(experiments/demo.yaml); the sessions go to ``<output_dir>/sessions.jsonl``,
+the judge service judges them (``judgments.jsonl``), a per-method table and the
+judge's audit are printed, and the report is written (``report.html``). Running
+it again resumes (finished sessions and verdicts are kept).
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from rich.console import Console
@@ -26,4 +28,11 @@ async def run_demo(output_dir: Path, common: CommonSettings, console: Console,
                   f"({', '.join(exp.datasets)}), over gRPC")
     result = await run_experiment(exp, output_dir, common, console=console)
     console.print(f"sessions: [bold]{output_dir / 'sessions.jsonl'}[/]")
-    return 1 if result.failures else 0
+    if result.failures or result.judge is None:
+        return 1
+    from attune.orchestrator.report import write_report
+
+    _, html = await asyncio.to_thread(write_report, [output_dir])
+    console.print(f"judgments: [bold]{output_dir / 'judgments.jsonl'}[/]")
+    console.print(f"report: [bold]{html}[/]")
+    return 1 if result.judge.failures else 0

@@ -23,6 +23,9 @@ pytest_plugins = ["tests.fixtures.retrieval", "tests.fixtures.uservec", "tests.f
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token"
+# The judge's JSON puts its decision first: 40 tokens hold it and the start of the reason, which keeps
+# judged runs in the tests short on two cores (the default, 96, leaves room for the whole reason).
+os.environ.setdefault("ATTUNE_JUDGE_MAX_TOKENS", "40")
 
 
 @pytest.fixture(scope="session")

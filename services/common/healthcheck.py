@@ -1,4 +1,4 @@
-"""Probe a service's ``grpc.health.v1`` status: ``python -m services.common.healthcheck HOST:PORT``.
+"""Probe a service's ``grpc.health.v1`` status: ``python -m attune.services.common.healthcheck HOST:PORT``.
 
 Exits 0 when the service answers SERVING, 1 otherwise (NOT_SERVING while the
 model loads, during a graceful shutdown, unreachable, timed out, unknown
@@ -6,8 +6,8 @@ service). Meant for Docker / compose healthchecks and as a Kubernetes exec-probe
 fallback where the kubelet's built-in gRPC probe is not available. Health
 checks are exempt from the auth token, so none is sent.
 
-    python -m services.common.healthcheck 127.0.0.1:50051
-    python -m services.common.healthcheck model:50051 --service attune.v1.ModelService --timeout 2
+    python -m attune.services.common.healthcheck 127.0.0.1:50051
+    python -m attune.services.common.healthcheck model:50051 --service attune.v1.ModelService --timeout 2
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def check(target: str, service: str = "", timeout_s: float = 3.0) -> tuple[bool,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m services.common.healthcheck",
+        prog="python -m attune.services.common.healthcheck",
         description="Exit 0 when the gRPC health service at HOST:PORT says SERVING, 1 otherwise.")
     parser.add_argument("target", metavar="HOST:PORT", nargs="?")
     parser.add_argument("--service-name", help="a registered service: probe it on 127.0.0.1 at its port")

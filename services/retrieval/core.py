@@ -4,7 +4,7 @@ Retrieve runs three stages over one user's cards, all filtered by user inside Qd
 
 1. dense: the query's MiniLM embedding, top_k nearest cards (cosine);
 2. rerank (when asked): a local cross-encoder, else the LLM through the model service;
-3. policy: ``services.common.policy.policy`` over the base scores (rerank scores when
+3. policy: ``attune.services.common.policy.policy`` over the base scores (rerank scores when
    reranked, else dense scores) and the cards' item vectors, with the user's
    z_long / z_short from the user-vector service when ``use_user_vector`` is set
    (zeros otherwise: a plain softmax); the select_k most probable cards are selected.

@@ -2,7 +2,7 @@
 
 A submitted spec is validated in full (kind, scope, data, adapter name,
 hyper-parameters) before a job exists. Jobs beyond ``max_concurrent_jobs``
-wait in a queue. Each job runs ``python -m services.trainer.jobs.run`` in its
+wait in a queue. Each job runs ``python -m attune.services.trainer.jobs.run`` in its
 own process group, which reports progress as JSON lines on stdout; its stderr
 is the job's log. The adapter is trained into ``<adapter_dir>/.staging/<job_id>``
 and renamed to ``<adapter_dir>/<adapter_name>`` only when complete, so the model
@@ -423,16 +423,17 @@ def _data_path(kind, data_path: str) -> Path:
 
 async def build(context) -> TrainerService:
     """The registry's factory: job records under the state directory; adapters where the model service
-    reads them (its adapter folder in process, else ``<data_dir>/adapters`` unless set); the embedded model,
-    converted once under the data directory, as the default base model."""
+    reads them (its adapter folder in process, else ``<data_dir>/adapters`` unless set). In process the
+    embedded model, converted once under the data directory, is the default base model; a served trainer
+    leaves that to each job, so that its port opens at once."""
     from attune.services.model.weights import ensure_converted
 
     settings, data_dir = context.settings, context.common.data_dir
+    # In process the model core is at hand: publish where it reads, train on the weights it converted.
+    model_settings = getattr(context.peers.get("model"), "settings", None)
     update = {}
     if settings.adapter_dir is None:
-        # In process the model core is at hand: publish where it reads.
-        model_settings = getattr(context.peers.get("model"), "settings", None)
         update["adapter_dir"] = getattr(model_settings, "adapter_dir", None) or data_dir / "adapters"
-    if not settings.base_model:
+    if not settings.base_model and model_settings is not None:
         update["base_model"] = str(await asyncio.to_thread(ensure_converted, data_dir))
     return TrainerService(settings.model_copy(update=update), context.state_dir)

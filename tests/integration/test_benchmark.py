@@ -202,7 +202,7 @@ def test_killed_run_resumes_without_repeating_or_losing(tmp_path, data_dir):
 async def test_the_same_seed_gives_the_same_transcripts_and_verdicts(model_core, data_dir, tmp_path):
     """Every model call is seeded: two runs of one experiment agree turn for turn and verdict for verdict
     (one chain at a time, so that the batches, and with them the float sums, are the same too)."""
-    exp = small_experiment(methods=["vanilla", "rag"], n_profiles=1, n_sessions=1, concurrency=1, seed=11,
+    exp = small_experiment(methods=["rag"], n_profiles=1, n_sessions=1, concurrency=1, seed=11,
                            method_settings={"max_reply_tokens": 24}, simulator={"max_tokens": 96},
                            judge={"concurrency": 1})
     common = CommonSettings(data_dir=data_dir)

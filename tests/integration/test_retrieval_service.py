@@ -107,7 +107,9 @@ async def test_llm_rerank_runs_batched_and_is_recorded(retrieval_client):
     assert all(0.0 <= c.rerank_score <= 1.0 for c in reply.candidates)
     assert [c.rerank_score for c in reply.candidates] == sorted((c.rerank_score for c in reply.candidates),
                                                                 reverse=True)
-    assert metrics.TOKENS.labels(kind="completion", **labels)._value.get() > tokens_before
+    spent = metrics.TOKENS.labels(kind="completion", **labels)._value.get() - tokens_before
+    assert spent > 0 and reply.usage.completion_tokens == spent, "the reply carries the rerank's tokens"
+    assert reply.usage.prompt_tokens > 0
     rows = batches._sum.get() - rows_before
     calls = sum(b.get() for b in batches._buckets) - calls_before
     assert rows == 4 and calls < 4, "the four candidates are scored in shared generate calls"
@@ -127,6 +129,7 @@ async def test_a_local_cross_encoder_is_used_when_configured(retrieval_core, emb
     assert reply.reranker == f"cross-encoder:{tmp_path / 'ce'}"
     scores = [c.rerank_score for c in reply.candidates]
     assert len(scores) == 5 and all(0 < x < 1 for x in scores) and scores == sorted(scores, reverse=True)
+    assert reply.usage.prompt_tokens == reply.usage.completion_tokens == 0, "no model call, no tokens"
 
 
 async def test_policy_selection_follows_the_user_vector(retrieval_client, uservec_core):

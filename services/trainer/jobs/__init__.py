@@ -1,4 +1,4 @@
-"""Training job kinds, each run in its own process by ``python -m services.trainer.jobs.run``.
+"""Training job kinds, each run in its own process by ``python -m attune.services.trainer.jobs.run``.
 
 A kind is a module with ``Params`` (a pydantic model of its ``params_json``),
 ``DEFAULT_LEARNING_RATE``, ``check_data(path)`` (raises ValueError naming the

@@ -1,4 +1,4 @@
-"""Run one training job: ``python -m services.trainer.jobs.run --spec job.json --out DIR``.
+"""Run one training job: ``python -m attune.services.trainer.jobs.run --spec job.json --out DIR``.
 
 The trainer service starts one such process per job, in its own process group
 (so cancelling kills the whole tree), and reads its progress from stdout (see

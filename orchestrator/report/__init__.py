@@ -1,0 +1,45 @@
+"""The benchmark report: ``attune report runs/<id> [runs/<id2>] [--reference table.csv] [--out DIR]``.
+
+Writes ``report.md`` and a self-contained ``report.html`` (plots embedded, no
+URL): every summary metric per method and per dataset, session index and
+conflict group with bootstrap intervals over users, paired comparisons of the
+methods (sign tests, Holm-corrected), plots, the judge's audit, and optionally
+a published table and other runs beside the first. docs/benchmark.md ("The
+report") describes the statistics; the modules are collect (streaming read),
+stats, analysis, plots, sections and render.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from attune.orchestrator.benchmark.summary import SUMMARY
+from attune.orchestrator.report import sections
+from attune.orchestrator.report.analysis import analyze
+from attune.orchestrator.report.collect import ReportError, read_reference, read_run
+from attune.orchestrator.report.render import to_html, to_markdown
+from attune.orchestrator.report.stats import RESAMPLES
+
+__all__ = ["ReportError", "write_report"]
+
+
+def write_report(run_dirs: list[Path], out_dir: Path | None = None, reference: Path | None = None,
+                 resamples: int = RESAMPLES, seed: int = 0) -> tuple[Path, Path]:
+    """Write report.md and report.html into ``out_dir`` (default: the first run folder); return their paths."""
+    if not run_dirs:
+        raise ReportError("no run folder given")
+    names = tuple(SUMMARY)
+    published = read_reference(reference, names) if reference else []
+    first, *others = [analyze(read_run(Path(d), names), resamples, seed) for d in run_dirs]
+    blocks = [*sections.overview(first), *sections.per_method(first), *sections.comparisons(first)]
+    if published:
+        blocks += sections.reference(first, published, str(reference))
+    for other in others:
+        blocks += sections.versus(first, other)
+    blocks += [*sections.plots(first), *sections.judge(first), *sections.breakdowns(first)]
+    out_dir = Path(out_dir or run_dirs[0])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown, html = out_dir / "report.md", out_dir / "report.html"
+    markdown.write_text(to_markdown(blocks))
+    html.write_text(to_html(blocks, f"Benchmark report: {first.run.folder}"))
+    return markdown, html

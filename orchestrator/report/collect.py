@@ -1,0 +1,200 @@
+"""Read a run folder for the report, streaming: what is kept per session is its labels and metric values.
+
+The session log is read line by line and never held as records; each session's
+judgment is found by its byte offset in judgments.jsonl (one light pass builds
+that index), so a run of 10,000 sessions costs the floats it reports, not its
+transcripts. Lines are read as ``SessionLog.load(repair=False)`` reads them: an
+older record is migrated, a torn last line is skipped, a bad line elsewhere
+stops the report with the file, line and field, and the last line of a key wins.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
+
+from pydantic import ValidationError
+
+from attune.orchestrator.benchmark import audit
+from attune.orchestrator.benchmark.judge_run import AUDIT_FILE
+from attune.orchestrator.benchmark.judging import JUDGMENTS_FILE, PLANTED_FILE, parse_judgment, parse_planted
+from attune.orchestrator.benchmark.metrics import get_metric
+from attune.orchestrator.benchmark.records import LogCorrupt, NewerSchema, field_errors, parse_record
+from attune.orchestrator.benchmark.summary import BREAKDOWNS, SESSIONS_FILE, coinciding_methods
+
+# The breakdowns the report gives beside the per-method numbers (summary.BREAKDOWNS, "method" aside).
+GROUPS = tuple(by for by in BREAKDOWNS if by != "method")
+
+
+class ReportError(ValueError):
+    """An input the report cannot use (an empty run, a bad reference table), named with the reason."""
+
+
+class Session(NamedTuple):
+    """One session as the report keeps it: labels, one value per metric (None: does not apply), a digest."""
+
+    method: str
+    profile_id: str
+    session: int
+    labels: dict[str, str]
+    values: tuple[float | None, ...]
+    replies: str
+
+
+@dataclass
+class Run:
+    folder: Path
+    names: tuple[str, ...]
+    sessions: list[Session]
+    judged: int
+    audit: dict
+
+    @property
+    def methods(self) -> list[str]:
+        """vanilla first (the baseline every method is compared with), then in order of first appearance."""
+        seen = list(dict.fromkeys(s.method for s in self.sessions))
+        return sorted(seen, key=lambda m: m != "vanilla")
+
+    def coinciding(self) -> list[tuple[str, str]]:
+        """summary.coinciding_methods, on the digests of the replies."""
+        return coinciding_methods(_Transcript(s.method, s.profile_id, s.session, (_Reply(s.replies),))
+                                  for s in self.sessions)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    assistant: str
+
+
+@dataclass(frozen=True)
+class _Transcript:
+    """What summary.coinciding_methods reads of a record, its replies replaced by their digest."""
+
+    method: str
+    profile_id: str
+    session: int
+    turns: tuple[_Reply, ...]
+
+
+def read_run(folder: Path, names: tuple[str, ...]) -> Run:
+    """The run's sessions with their metric values, and the judge's audit."""
+    sessions_path, judgments_path = folder / SESSIONS_FILE, folder / JUDGMENTS_FILE
+    if not sessions_path.exists():
+        raise FileNotFoundError(f"{folder} holds no {SESSIONS_FILE}: not a run folder")
+    metrics = [get_metric(n) for n in names]
+    if any(m.ratio is not None for m in metrics):
+        raise ReportError("ratio metrics are not reported: the mean of per-user ratios is not the method's ratio")
+    offsets = judgment_offsets(judgments_path)
+    sessions, judged = {}, set()
+    with ExitStack() as stack:
+        verdicts = stack.enter_context(judgments_path.open("rb")) if offsets else None
+        for number, _, data in lines(sessions_path):
+            record = parse(parse_record, data, sessions_path, number, "session record")
+            judgment = None
+            if record.key in offsets:
+                judgment = judgment_at(verdicts, judgments_path, *offsets[record.key])
+                judged.add(record.key)
+            labels = {by: BREAKDOWNS[by](record) for by in GROUPS}
+            values = tuple(m.compute(record, judgment) for m in metrics)
+            digest = hashlib.sha256("\0".join(t.assistant for t in record.turns).encode()).hexdigest()
+            sessions[record.key] = Session(record.method, record.profile_id, record.session, labels, values, digest)
+    if not sessions:
+        raise ReportError(f"{sessions_path} holds no finished session")
+    return Run(folder, names, list(sessions.values()), len(judged), read_audit(folder))
+
+
+def lines(path: Path) -> Iterator[tuple[int, int, Any]]:
+    """(line number, byte offset, decoded JSON) of each line of a JSONL log; nothing if there is no file.
+
+    A line that is not JSON is a torn last line, skipped, unless another line follows it.
+    """
+    if not path.exists():
+        return
+    torn, offset = None, 0
+    with path.open("rb") as log:
+        for number, line in enumerate(log, 1):
+            start, offset = offset, offset + len(line)
+            if not line.strip():
+                continue
+            if torn:
+                raise LogCorrupt(torn)
+            try:
+                data = json.loads(line)
+            except ValueError as err:
+                torn = f"{path}: line {number} is not valid JSON ({err})"
+                continue
+            yield number, start, data
+
+
+def parse(parser: Callable[[Any], Any], data: Any, path: Path, number: int, kind: str):
+    """A decoded line as a typed record, errors naming the file, the line and the field."""
+    where = f"{path}: line {number}"
+    try:
+        return parser(data)
+    except NewerSchema as err:
+        raise NewerSchema(f"{where}: {err}") from None
+    except ValidationError as err:
+        raise LogCorrupt(f"{where} is not a valid {kind} ({field_errors(err)})") from None
+    except TypeError as err:
+        raise LogCorrupt(f"{where} is not a {kind} ({err})") from None
+
+
+def judgment_offsets(path: Path) -> dict[tuple, tuple[int, int]]:
+    """(method, profile_id, session) -> (line number, byte offset) of its judgment; the last line wins."""
+    return {(d.get("method"), d.get("profile_id"), d.get("session")): (number, offset)
+            for number, offset, d in lines(path) if isinstance(d, dict)}
+
+
+def judgment_at(log: BinaryIO, path: Path, number: int, offset: int):
+    log.seek(offset)
+    return parse(parse_judgment, json.loads(log.readline()), path, number, "judgment")
+
+
+def read_audit(folder: Path) -> dict:
+    """The judge step's audit.json, or the same agreement and false accepts computed from the run's verdicts."""
+    if (folder / AUDIT_FILE).exists():
+        return json.loads((folder / AUDIT_FILE).read_text())
+    judgments = (parse(parse_judgment, d, folder / JUDGMENTS_FILE, n, "judgment")
+                 for n, _, d in lines(folder / JUDGMENTS_FILE))
+    planted = (parse(parse_planted, d, folder / PLANTED_FILE, n, "planted verdict")
+               for n, _, d in lines(folder / PLANTED_FILE))
+    return {"agreement": audit.agreement(judgments), "false_accepts": audit.false_accepts(planted)}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One value of a published table: ``method,metric,value,source``, in the metric's own unit."""
+
+    method: str
+    metric: str
+    value: float
+    source: str
+
+
+REFERENCE_COLUMNS = ("method", "metric", "value", "source")
+
+
+def read_reference(path: Path, names: tuple[str, ...]) -> list[Reference]:
+    """The rows of a reference CSV; a missing column, a metric the report lacks or a non-number is refused."""
+    with path.open(newline="") as table:
+        reader = csv.DictReader(table)
+        missing = [c for c in REFERENCE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ReportError(f"{path}: missing column(s) {', '.join(missing)} (need {','.join(REFERENCE_COLUMNS)})")
+        rows = []
+        for number, row in enumerate(reader, 2):
+            if row["metric"] not in names:
+                raise ReportError(f"{path}: line {number}: metric {row['metric']!r} is not in the report "
+                                  f"({', '.join(names)})")
+            try:
+                value = float(row["value"])
+            except (TypeError, ValueError):
+                raise ReportError(f"{path}: line {number}: value {row['value']!r} is not a number") from None
+            rows.append(Reference(row["method"].strip(), row["metric"], value, (row["source"] or "").strip()))
+    return rows

@@ -1,0 +1,185 @@
+"""The report's plots as PNG bytes (matplotlib's Agg canvas, no display, no pyplot state).
+
+Each method keeps one marker, line style and hatch in every plot, so the plots
+read in grey print, not by colour alone. Shares are drawn in percent; error bars
+are the 95% bootstrap intervals over users (none where there is no interval).
+"""
+
+from __future__ import annotations
+
+import io
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
+
+from attune.orchestrator.benchmark.metrics import get_metric
+from attune.orchestrator.report.analysis import Analysis
+from attune.orchestrator.report.render import Figure
+from attune.orchestrator.report.stats import Estimate
+
+MARKERS = "osD^v<>ph*"
+LINES = ("-", "--", ":", "-.")
+HATCHES = ("", "//", "..", "xx", "\\\\", "++", "oo", "--")
+GREYS = ("0.1", "0.35", "0.55", "0.75")
+
+
+def figures(analysis: Analysis) -> list[Figure]:
+    """Every plot the run has data for."""
+    made = [tokens_over_sessions(analysis), effort_over_sessions(analysis), success_and_effort(analysis),
+            conflicts_by_group(analysis), over_and_compliance(analysis), judge_agreement(analysis.run.audit)]
+    return [f for f in made if f is not None]
+
+
+def is_share(name: str) -> bool:
+    return get_metric(name).fmt.endswith("%}")
+
+
+UNITS = {"user_tokens": "tokens per session", "agent_tokens": "tokens per session",
+         "enforcements": "enforcements per session", "task_success": "sessions solved (%)",
+         "compliance": "applicable preferences followed (%)",
+         "over_personalization": "turns applying an inapplicable one (%)"}
+
+
+def unit(name: str) -> str:
+    return UNITS.get(name, "share of sessions (%)" if is_share(name) else "per session")
+
+
+def _style(i: int) -> dict:
+    return {"marker": MARKERS[i % len(MARKERS)], "linestyle": LINES[i % len(LINES)],
+            "color": GREYS[i % len(GREYS)]}
+
+
+def _png(fig: MplFigure) -> bytes:
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})  # no URL, even encoded
+    return buffer.getvalue()
+
+
+def _scaled(name: str, value: float | None) -> float:
+    return float("nan") if value is None else value * (100 if is_share(name) else 1)
+
+
+def _errors(name: str, estimates: list[Estimate]) -> list[list[float]]:
+    """Error bar lengths below and above each value (0 where there is no interval)."""
+    below = [_scaled(name, e.value - e.low) if e.low is not None else 0.0 for e in estimates]
+    above = [_scaled(name, e.high - e.value) if e.high is not None else 0.0 for e in estimates]
+    return [below, above]
+
+
+def _has_values(analysis: Analysis, names: list[str]) -> bool:
+    """Every metric is in the report and some method has a value for it."""
+    return all(n in analysis.run.names and any(e.value is not None for e in analysis.by_method[n].values())
+               for n in names)
+
+
+def _over_sessions(analysis: Analysis, names: list[str], title: str) -> Figure | None:
+    """One panel per metric: each method's mean over users at each session index."""
+    if not _has_values(analysis, names):
+        return None
+    fig = MplFigure(figsize=(5 * len(names), 3.8))
+    for k, name in enumerate(names):
+        ax = fig.add_subplot(1, len(names), k + 1)
+        cells = analysis.breakdowns["session"][name]
+        for i, method in enumerate(analysis.methods):
+            points = sorted((int(g), e.value) for (g, m), e in cells.items() if m == method and e.value is not None)
+            if points:
+                ax.plot([x for x, _ in points], [_scaled(name, y) for _, y in points], label=method, **_style(i))
+        ax.set_title(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("session index")
+        ax.set_ylabel(unit(name))
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return Figure(title, _png(fig))
+
+
+def tokens_over_sessions(analysis: Analysis) -> Figure | None:
+    return _over_sessions(analysis, ["agent_tokens", "user_tokens"], "Tokens per session over sessions")
+
+
+def effort_over_sessions(analysis: Analysis) -> Figure | None:
+    return _over_sessions(analysis, ["enforcements"], "User effort: enforcements per session over sessions")
+
+
+def _bars(analysis: Analysis, names: list[str], title: str) -> Figure | None:
+    """One panel per metric: a hatched bar per method with its interval."""
+    if not _has_values(analysis, names):
+        return None
+    fig = MplFigure(figsize=(6 * len(names), 3.8))
+    methods = analysis.methods
+    for k, name in enumerate(names):
+        ax = fig.add_subplot(1, len(names), k + 1)
+        estimates = [analysis.by_method[name][m] for m in methods]
+        bars = ax.bar(range(len(methods)), [_scaled(name, e.value) for e in estimates],
+                      yerr=_errors(name, estimates), capsize=4, color="white", edgecolor="black")
+        for i, bar in enumerate(bars):
+            bar.set_hatch(HATCHES[i % len(HATCHES)])
+            bar.set_label(methods[i])
+        ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize="small")
+        ax.set_title(name)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("method")
+        ax.set_ylabel(unit(name))
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
+    fig.suptitle(title + " (error bars: 95% bootstrap intervals over users)")
+    return Figure(title, _png(fig))
+
+
+def success_and_effort(analysis: Analysis) -> Figure | None:
+    return _bars(analysis, ["task_success", "user_tokens"], "Task success and user tokens per method")
+
+
+def over_and_compliance(analysis: Analysis) -> Figure | None:
+    return _bars(analysis, ["over_personalization", "compliance"], "Over-personalization and compliance per method")
+
+
+def conflicts_by_group(analysis: Analysis) -> Figure | None:
+    """Grouped bars: conflict accuracy per conflict group, one hatched bar per method."""
+    name = "conflict_accuracy"
+    if name not in analysis.run.names:
+        return None
+    cells = {cell: e for cell, e in analysis.breakdowns["conflict_group"][name].items() if e.value is not None}
+    groups = list(dict.fromkeys(g for g, _ in cells))
+    if not groups:
+        return None
+    fig = MplFigure(figsize=(max(8.0, 0.5 * len(groups) * len(analysis.methods)), 4))
+    ax = fig.add_subplot()
+    width = 0.8 / len(analysis.methods)
+    for i, method in enumerate(analysis.methods):
+        estimates = [cells.get((g, method), Estimate(None)) for g in groups]
+        ax.bar([x + i * width for x in range(len(groups))], [_scaled(name, e.value) for e in estimates], width,
+               yerr=_errors(name, estimates), capsize=3, color="white", edgecolor="black",
+               hatch=HATCHES[i % len(HATCHES)], label=method)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))], groups, rotation=20, ha="right")
+    ax.set_xlabel("conflict group")
+    ax.set_ylabel("first replies following the expected one (%)")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
+    ax.set_ylim(bottom=0)
+    title = "Conflict accuracy by conflict group"
+    fig.suptitle(title + " (error bars: 95% bootstrap intervals over users)")
+    return Figure(title, _png(fig))
+
+
+def judge_agreement(audit: dict) -> Figure | None:
+    """Per kind of question: the share of checker/LLM agreement and Cohen's kappa."""
+    rows = {kind: row for kind, row in audit.get("agreement", {}).items() if row.get("n")}
+    if not rows:
+        return None
+    fig = MplFigure(figsize=(7, 3.8))
+    ax = fig.add_subplot()
+    kinds = list(rows)
+    for k, (label, field, hatch) in enumerate((("agreement", "agreement", ""), ("Cohen's kappa", "kappa", "//"))):
+        values = [float("nan") if rows[kind][field] is None else rows[kind][field] for kind in kinds]
+        ax.bar([x + 0.4 * k for x in range(len(kinds))], values, 0.4, color="white", edgecolor="black",
+               hatch=hatch, label=label)
+    ax.set_xticks([x + 0.2 for x in range(len(kinds))], [f"{kind}\n(n={rows[kind]['n']})" for kind in kinds])
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("kind of question (n: questions both the checker and the LLM answered)")
+    ax.set_ylabel("share agreeing (0-1) / kappa (-1-1)")
+    ax.legend(fontsize="small")
+    title = "The judge: checker and LLM agreement per kind of question"
+    ax.set_title(title)
+    return Figure(title, _png(fig))

@@ -1,0 +1,177 @@
+"""The report's sections as blocks (render.py writes them): tables, the plain-words conclusions, the plots."""
+
+from __future__ import annotations
+
+from attune.orchestrator.benchmark.audit import PLANTED_KINDS
+from attune.orchestrator.benchmark.metrics import get_metric
+from attune.orchestrator.report.analysis import Analysis, cell_order
+from attune.orchestrator.report.collect import GROUPS, Reference
+from attune.orchestrator.report.plots import figures
+from attune.orchestrator.report.render import Block, Heading, Table, Text
+from attune.orchestrator.report.stats import (
+    ALPHA,
+    CONFIDENCE,
+    INTERVAL_METHOD,
+    Comparison,
+    Estimate,
+    compare,
+    direction_agreement,
+)
+
+GROUP_TITLES = {"dataset": "dataset", "session": "session index", "conflict_group": "conflict group"}
+
+
+def fmt(name: str, value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    text = get_metric(name).fmt.format(value)
+    return f"+{text}" if signed and value > 0 else text
+
+
+def cell(name: str, estimate: Estimate, signed: bool = False) -> str:
+    """``value [low, high]``, or the value and why it has no interval."""
+    value = fmt(name, estimate.value, signed)
+    if estimate.low is None:
+        return value if estimate.value is None else f"{value} (no interval: {estimate.note})"
+    return f"{value} [{fmt(name, estimate.low, signed)}, {fmt(name, estimate.high, signed)}]"
+
+
+def overview(analysis: Analysis) -> list[Block]:
+    run = analysis.run
+    users = {s.profile_id for s in run.sessions}
+    return [
+        Heading(f"Benchmark report: {run.folder}", 1),
+        Text(f"{len(run.sessions)} sessions ({run.judged} judged) of {len(users)} users, methods: "
+             f"{', '.join(analysis.methods)}."),
+        Heading("How to read it"),
+        Text(f"Users are the unit. A method's value is the mean over users of each user's mean over the sessions "
+             f"where the metric applies (unjudged and inapplicable sessions are left out), so every user weighs "
+             f"the same; it can differ from the per-session means attune run prints when users have unequal "
+             f"numbers of such sessions. Brackets hold a {CONFIDENCE:.0%} {INTERVAL_METHOD} bootstrap interval "
+             f"over users ({analysis.resamples} resamples of the profile ids with replacement, a user's sessions "
+             f"moving together; seed {analysis.seed}). A value with fewer than 2 users, or the same value for "
+             f"every user, has no interval and says so."),
+    ]
+
+
+def per_method(analysis: Analysis) -> list[Block]:
+    names = analysis.run.names
+    users: dict[str, set] = {}
+    sessions: dict[str, int] = {}
+    for session in analysis.run.sessions:
+        users.setdefault(session.method, set()).add(session.profile_id)
+        sessions[session.method] = sessions.get(session.method, 0) + 1
+    rows = [[m, str(len(users[m])), str(sessions[m]), *(cell(n, analysis.by_method[n][m]) for n in names)]
+            for m in analysis.methods]
+    return [Heading("Results per method"),
+            Table(["method", "users", "sessions", *names], rows)]
+
+
+def breakdowns(analysis: Analysis) -> list[Block]:
+    names = analysis.run.names
+    blocks: list[Block] = []
+    for by in GROUPS:
+        cells = sorted({c for n in names for c in analysis.breakdowns[by][n]}, key=cell_order(by, analysis.methods))
+        rows = [[group, method, *(cell(n, analysis.breakdowns[by][n].get((group, method), Estimate(None)))
+                                  for n in names)] for group, method in cells]
+        blocks += [Heading(f"Results per {GROUP_TITLES[by]} and method"),
+                   Table([GROUP_TITLES[by], "method", *names], rows)]
+    return blocks
+
+
+def verdict(comparison: Comparison) -> str:
+    if not comparison.difference.users:
+        return "no users in common: not compared"
+    if comparison.told_apart:
+        higher = comparison.difference.value > 0
+        return f"{comparison.first} {'higher' if higher else 'lower'} than {comparison.second}"
+    return "cannot tell apart"
+
+
+def comparisons(analysis: Analysis) -> list[Block]:
+    blocks: list[Block] = [
+        Heading("Paired comparisons"),
+        Text(f"Each pair of methods on the users both played; pairs with vanilla first, read as method minus "
+             f"vanilla. Per user the difference of the two values; the interval is a {CONFIDENCE:.0%} "
+             f"{INTERVAL_METHOD} bootstrap of the mean difference over users; the sign test (two-sided binomial "
+             f"test, p = 0.5) counts users with a positive difference among those with a non-zero one. The "
+             f"p-values of one metric's comparisons are corrected together with Holm's method (family-wise error "
+             f"rate {ALPHA}). Two methods are told apart only when the interval excludes 0 and the corrected p is "
+             f"below {ALPHA}; otherwise the run cannot tell them apart. With fewer than 6 users no sign test can "
+             f"reach p < 0.05 (5 of 5 gives 0.0625)."),
+    ]
+    for name in analysis.run.names:
+        rows = [[c.first, c.second, str(c.difference.users), cell(name, c.difference, signed=True),
+                 f"{c.positive} of {c.nonzero}", f"{c.p:.3g}", f"{c.holm:.3g}", verdict(c)]
+                for c in analysis.comparisons[name]]
+        blocks += [Heading(name, 3),
+                   Table(["method", "minus", "users", "mean difference [interval]", "users higher (of non-zero)",
+                          "sign test p", "Holm p", "conclusion"], rows)]
+    same = analysis.run.coinciding()
+    blocks.append(Text("Identical transcripts (every reply of every session), so not told apart by this run "
+                       "whatever their numbers say: " + ("; ".join(f"{a} = {b}" for a, b in same) or "none") + "."))
+    return blocks
+
+
+def plots(analysis: Analysis) -> list[Block]:
+    return [Heading("Plots"), *figures(analysis)]
+
+
+def judge(analysis: Analysis) -> list[Block]:
+    audit = analysis.run.audit
+    agreement = [[kind, str(row["n"]), _share(row["agreement"]), _number(row["kappa"])]
+                 for kind, row in audit.get("agreement", {}).items()]
+    accepts = [[kind, str(row["n"]), _share(row["judge"]), f"{_share(row['llm'])} of {row['llm_answered']}"]
+               for kind, row in audit.get("false_accepts", {}).items() if kind in PLANTED_KINDS]
+    return [Heading("The judge"),
+            Text("Where a program (a preference checker, the dataset's check) and the LLM both answered: how often "
+                 "they agree, and Cohen's kappa. Planted cases are known to be wrong; the share the judge passed "
+                 "is its false-accept rate."),
+            Table(["question", "both answered", "agreement", "Cohen's kappa"], agreement),
+            Table(["planted case", "cases", "judge false accepts", "LLM alone false accepts"], accepts)]
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def reference(analysis: Analysis, rows: list[Reference], source: str) -> list[Block]:
+    values = [[r.method, r.metric, fmt(r.metric, r.value), r.source,
+               cell(r.metric, analysis.by_method[r.metric].get(r.method, Estimate(None)))] for r in rows]
+    agreement = []
+    for name in dict.fromkeys(r.metric for r in rows):
+        published = {r.method: r.value for r in rows if r.metric == name}
+        ours = {m: e.value for m, e in analysis.by_method[name].items() if e.value is not None}
+        agreeing, pairs = direction_agreement(ours, published)
+        agreement.append([name, f"{agreeing} of {pairs}", _share(agreeing / pairs if pairs else None)])
+    return [Heading("Against the published table"),
+            Text(f"Reference: {source}. The run's value with its interval beside each published value. Direction "
+                 f"agreement: of the pairs of methods in both, how many the run ranks the same way as the "
+                 f"reference (a tie agrees only with a tie)."),
+            Table(["method", "metric", "published", "source", "this run [interval]"], values),
+            Table(["metric", "pairs ranked the same way", "share"], agreement)]
+
+
+def versus(first: Analysis, other: Analysis) -> list[Block]:
+    """Two runs side by side per method and metric, with the paired difference over the users both ran."""
+    rows = []
+    for name in first.run.names:
+        for method in [m for m in first.methods if m in other.methods]:
+            change = compare(method, method, other.per_user[name].get(method, {}),
+                             first.per_user[name].get(method, {}), first.resamples, first.seed)
+            told = ("no users in both" if not change.difference.users
+                    else "differs" if change.difference.excludes_zero else "cannot tell apart")
+            rows.append([method, name, cell(name, first.by_method[name][method]),
+                         cell(name, other.by_method[name][method]), str(change.difference.users),
+                         cell(name, change.difference, signed=True), told])
+    return [Heading(f"{other.run.folder} against {first.run.folder}"),
+            Text(f"Each method's value in both runs; the difference is per user, over the users both runs have "
+                 f"(same profile ids), second minus first, with a {CONFIDENCE:.0%} {INTERVAL_METHOD} bootstrap "
+                 f"interval over users. These intervals are not corrected for the number of rows: read "
+                 f"'differs' as a lead, not a finding. Methods only one run has are left out."),
+            Table(["method", "metric", str(first.run.folder), str(other.run.folder), "users in both",
+                   "second - first [interval]", "conclusion"], rows)]
