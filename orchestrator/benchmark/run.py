@@ -25,6 +25,7 @@ from attune.orchestrator.benchmark.simulator import UserSimulator
 from attune.orchestrator.benchmark.summary import summary_table
 from attune.orchestrator.memory import Services, open_clients, open_in_process
 from attune.orchestrator.methods import method_class
+from attune.services.common.launch import open_client
 from attune.services.common.logging import get_logger
 from attune.services.common.settings import CommonSettings, load
 from attune.services.judge.settings import JudgeSettings
@@ -49,12 +50,11 @@ async def open_services(exp: Experiment, common: CommonSettings, output_dir: Pat
 
 async def role_models(exp: Experiment, services: Services, common: CommonSettings, stack: AsyncExitStack):
     """The agent's and the simulator's model: the run's own, or the service a role names."""
-    from attune.services.model.client import ModelClient
 
     async def pick(target: str):
         if not target:
             return services.model
-        client = ModelClient(target, token=common.auth_token)
+        client = open_client("model", common, target)
         stack.push_async_callback(client.close)
         await client.wait_ready(timeout_s=60)
         return client

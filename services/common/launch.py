@@ -49,6 +49,7 @@ class BuildContext:
 def open_client(name: str, common: CommonSettings, target: str | None = None, **kwargs):
     """A gRPC client of service ``name`` at ``target`` (default: ATTUNE_<NAME>_TARGET)."""
     desc = registry.get(name)
+    kwargs.setdefault("timeout_s", common.client_timeout_s)
     return desc.client_class()(target or registry.target(name), token=common.auth_token, **kwargs)
 
 

@@ -27,6 +27,9 @@ class CommonSettings(BaseSettings):
     auth_token: str = Field("", description="Shared token; when set every RPC must carry it.")
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
     log_json: bool = True
+    # Deadline of one call from a client of a service. A model call waits for its batch: on a small CPU
+    # with eight sessions at once that took more than two minutes.
+    client_timeout_s: float = Field(600.0, gt=0)
 
 
 class ServiceSettings(BaseSettings):
