@@ -31,7 +31,7 @@ from attune.orchestrator.benchmark.records import (
     TokenCount,
 )
 from attune.orchestrator.tasks import get_dataset
-from attune.services.judge.core import applied, opinion
+from attune.services.judge.core import leaves_a_mark, opinion
 from attune.v1 import common_pb2, judge_pb2
 
 JUDGMENTS_FILE = "judgments.jsonl"
@@ -187,7 +187,7 @@ class RunJudge:
                 compliance = await self.judge.judge_compliance(judge_pb2.ComplianceRequest(
                     context=context, query=turn.user, reply=turn.assistant, preferences=applicable))
                 _count(usage, compliance.usage)
-            asked = self._over_sample(inapplicable, turn.assistant, record, turn.turn)
+            asked = self._over_sample(inapplicable, record, turn.turn)
             if asked:
                 over = await self.judge.judge_over_personalization(judge_pb2.OverPersonalizationRequest(
                     context=context, query=turn.user, reply=turn.assistant, inapplicable=asked))
@@ -214,10 +214,10 @@ class RunJudge:
         inapplicable = [card(p) for p in profile.preferences if p.id not in ruled_out]
         return applicable, inapplicable
 
-    def _over_sample(self, inapplicable: list, reply: str, record: SessionRecord, turn: int) -> list:
+    def _over_sample(self, inapplicable: list, record: SessionRecord, turn: int) -> list:
         """Every inapplicable preference a checker can see, and a seeded few others for the LLM."""
-        seen = [c for c in inapplicable if applied(c.card_id, reply) is not None]
-        others = [c for c in inapplicable if applied(c.card_id, reply) is None]
+        seen = [c for c in inapplicable if leaves_a_mark(c.card_id)]
+        others = [c for c in inapplicable if not leaves_a_mark(c.card_id)]
         rng = random.Random(f"{self.settings.seed}:{record.key}:{turn}")
         return seen + rng.sample(others, min(self.settings.over_llm_max, len(others)))
 

@@ -59,10 +59,6 @@ def get_metric(name: str) -> Metric:
         raise UnknownMetric(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
 
 
-def _flag(value: bool | None) -> float | None:
-    return None if value is None else float(value)
-
-
 def _verdict_passed(verdict: dict | None) -> float | None:
     if not verdict or verdict.get("unjudged"):
         return None

@@ -173,6 +173,19 @@ def field_errors(err: ValidationError) -> str:
     return "; ".join(f"field {'.'.join(map(str, e['loc'])) or '(record)'}: {e['msg']}" for e in err.errors())
 
 
+def parse_line(parser: Callable[[Any], Any], data: Any, path: Path, number: int, kind: str):
+    """A decoded JSONL line as a typed record; errors name the file, the line and the field."""
+    where = f"{path}: line {number}"
+    try:
+        return parser(data)
+    except NewerSchema as err:
+        raise NewerSchema(f"{where}: {err}") from None
+    except ValidationError as err:
+        raise LogCorrupt(f"{where} is not a valid {kind} ({field_errors(err)})") from None
+    except TypeError as err:
+        raise LogCorrupt(f"{where} is not a {kind} ({err})") from None
+
+
 class SessionLog:
     """An append-only JSONL log of typed records with a ``key``: sessions, and the judge's verdicts on them."""
 
@@ -214,15 +227,7 @@ class SessionLog:
         return records
 
     def _record(self, decoded: Any, number: int) -> SessionRecord:
-        where = f"{self.path}: line {number}"
-        try:
-            return self.parse(decoded)
-        except NewerSchema as err:
-            raise NewerSchema(f"{where}: {err}") from None
-        except ValidationError as err:
-            raise LogCorrupt(f"{where} is not a valid {self.kind} ({field_errors(err)})") from None
-        except TypeError as err:
-            raise LogCorrupt(f"{where} is not a {self.kind} ({err})") from None
+        return parse_line(self.parse, decoded, self.path, number, self.kind)
 
     async def append(self, record: SessionRecord) -> None:
         line = (record.model_dump_json() + "\n").encode()

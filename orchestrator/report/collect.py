@@ -13,19 +13,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-from pydantic import ValidationError
-
 from attune.orchestrator.benchmark import audit
 from attune.orchestrator.benchmark.judge_run import AUDIT_FILE
 from attune.orchestrator.benchmark.judging import JUDGMENTS_FILE, PLANTED_FILE, parse_judgment, parse_planted
 from attune.orchestrator.benchmark.metrics import get_metric
-from attune.orchestrator.benchmark.records import LogCorrupt, NewerSchema, field_errors, parse_record
+from attune.orchestrator.benchmark.records import LogCorrupt, parse_line, parse_record
 from attune.orchestrator.benchmark.summary import BREAKDOWNS, SESSIONS_FILE, coinciding_methods
 
 # The breakdowns the report gives beside the per-method numbers (summary.BREAKDOWNS, "method" aside).
@@ -95,7 +93,7 @@ def read_run(folder: Path, names: tuple[str, ...]) -> Run:
     with ExitStack() as stack:
         verdicts = stack.enter_context(judgments_path.open("rb")) if offsets else None
         for number, _, data in lines(sessions_path):
-            record = parse(parse_record, data, sessions_path, number, "session record")
+            record = parse_line(parse_record, data, sessions_path, number, "session record")
             judgment = None
             if record.key in offsets:
                 judgment = judgment_at(verdicts, judgments_path, *offsets[record.key])
@@ -132,19 +130,6 @@ def lines(path: Path) -> Iterator[tuple[int, int, Any]]:
             yield number, start, data
 
 
-def parse(parser: Callable[[Any], Any], data: Any, path: Path, number: int, kind: str):
-    """A decoded line as a typed record, errors naming the file, the line and the field."""
-    where = f"{path}: line {number}"
-    try:
-        return parser(data)
-    except NewerSchema as err:
-        raise NewerSchema(f"{where}: {err}") from None
-    except ValidationError as err:
-        raise LogCorrupt(f"{where} is not a valid {kind} ({field_errors(err)})") from None
-    except TypeError as err:
-        raise LogCorrupt(f"{where} is not a {kind} ({err})") from None
-
-
 def judgment_offsets(path: Path) -> dict[tuple, tuple[int, int]]:
     """(method, profile_id, session) -> (line number, byte offset) of its judgment; the last line wins."""
     return {(d.get("method"), d.get("profile_id"), d.get("session")): (number, offset)
@@ -153,16 +138,16 @@ def judgment_offsets(path: Path) -> dict[tuple, tuple[int, int]]:
 
 def judgment_at(log: BinaryIO, path: Path, number: int, offset: int):
     log.seek(offset)
-    return parse(parse_judgment, json.loads(log.readline()), path, number, "judgment")
+    return parse_line(parse_judgment, json.loads(log.readline()), path, number, "judgment")
 
 
 def read_audit(folder: Path) -> dict:
     """The judge step's audit.json, or the same agreement and false accepts computed from the run's verdicts."""
     if (folder / AUDIT_FILE).exists():
         return json.loads((folder / AUDIT_FILE).read_text())
-    judgments = (parse(parse_judgment, d, folder / JUDGMENTS_FILE, n, "judgment")
+    judgments = (parse_line(parse_judgment, d, folder / JUDGMENTS_FILE, n, "judgment")
                  for n, _, d in lines(folder / JUDGMENTS_FILE))
-    planted = (parse(parse_planted, d, folder / PLANTED_FILE, n, "planted verdict")
+    planted = (parse_line(parse_planted, d, folder / PLANTED_FILE, n, "planted verdict")
                for n, _, d in lines(folder / PLANTED_FILE))
     return {"agreement": audit.agreement(judgments), "false_accepts": audit.false_accepts(planted)}
 
