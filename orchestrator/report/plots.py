@@ -17,6 +17,7 @@ from attune.orchestrator.benchmark.metrics import get_metric
 from attune.orchestrator.report.analysis import Analysis
 from attune.orchestrator.report.render import Figure
 from attune.orchestrator.report.stats import Estimate
+from attune.orchestrator.report.vectors import VectorAnalysis
 
 MARKERS = "osD^v<>ph*"
 LINES = ("-", "--", ":", "-.")
@@ -27,7 +28,8 @@ GREYS = ("0.1", "0.35", "0.55", "0.75")
 def figures(analysis: Analysis) -> list[Figure]:
     """Every plot the run has data for."""
     made = [tokens_over_sessions(analysis), effort_over_sessions(analysis), success_and_effort(analysis),
-            conflicts_by_group(analysis), over_and_compliance(analysis), judge_agreement(analysis.run.audit)]
+            conflicts_by_group(analysis), over_and_compliance(analysis), judge_agreement(analysis.run.audit),
+            *(user_vectors(v) for v in analysis.vectors)]
     return [f for f in made if f is not None]
 
 
@@ -67,6 +69,14 @@ def _errors(name: str, estimates: list[Estimate]) -> list[list[float]]:
     below = [_scaled(name, e.value - e.low) if e.low is not None else 0.0 for e in estimates]
     above = [_scaled(name, e.high - e.value) if e.high is not None else 0.0 for e in estimates]
     return [below, above]
+
+
+def _from_zero(ax, name: str) -> None:
+    """Bars start at 0; a share's axis runs to 100%, so that all-zero bars do not read as a scale of 0.05%."""
+    if is_share(name):
+        ax.set_ylim(0, 105)
+    else:
+        ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
 
 
 def _has_values(analysis: Analysis, names: list[str]) -> bool:
@@ -120,7 +130,7 @@ def _bars(analysis: Analysis, names: list[str], title: str) -> Figure | None:
             bar.set_label(methods[i])
         ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize="small")
         ax.set_title(name)
-        ax.set_ylim(bottom=0)
+        _from_zero(ax, name)
         ax.set_xlabel("method")
         ax.set_ylabel(unit(name))
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
@@ -157,7 +167,7 @@ def conflicts_by_group(analysis: Analysis) -> Figure | None:
     ax.set_xlabel("conflict group")
     ax.set_ylabel("first replies following the expected one (%)")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
-    ax.set_ylim(bottom=0)
+    _from_zero(ax, name)
     title = "Conflict accuracy by conflict group"
     fig.suptitle(title + " (error bars: 95% bootstrap intervals over users)")
     return Figure(title, _png(fig))
@@ -182,4 +192,35 @@ def judge_agreement(audit: dict) -> Figure | None:
     ax.legend(fontsize="small")
     title = "The judge: checker and LLM agreement per kind of question"
     ax.set_title(title)
+    return Figure(title, _png(fig))
+
+
+def user_vectors(vectors: VectorAnalysis) -> Figure | None:
+    """Left: z_long cosine against preference overlap per pair of users; right: how far z_long moves."""
+    sim, moves = vectors.similarity, vectors.movement
+    panels = [k for k, present in (("pairs", sim is not None and sim.pairs > 0), ("moves", bool(moves))) if present]
+    if not panels:
+        return None
+    fig = MplFigure(figsize=(5.5 * len(panels), 3.8))
+    for k, panel in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        if panel == "pairs":
+            ax.scatter(sim.jaccard, sim.cosine, marker="o", facecolors="none", edgecolors="black")
+            ax.set_xlabel("preferences shared (Jaccard index, 0-1)")
+            ax.set_ylabel("cosine of final z_long (-1-1)")
+            rho = "no test: " + sim.note if sim.rho is None else f"Spearman rho {sim.rho:.2f}, Mantel p {sim.p:.3g}"
+            ax.set_title(f"Pairs of users ({sim.pairs}); {rho}", fontsize="small")
+        else:
+            estimates = list(moves.values())
+            below = [e.value - e.low if e.low is not None else 0.0 for e in estimates]
+            above = [e.high - e.value if e.high is not None else 0.0 for e in estimates]
+            ax.errorbar(list(moves), [e.value for e in estimates], yerr=[below, above], capsize=4, color="black",
+                        marker="o", linestyle="-")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel("session index")
+            ax.set_ylabel("|z_long - z_long of previous session| (L2)")
+            ax.set_title("How far z_long moves per session", fontsize="small")
+    title = f"User vectors learned by {vectors.method}"
+    fig.suptitle(title)
     return Figure(title, _png(fig))

@@ -2,12 +2,13 @@
 
 The HTML file carries its style inline and its plots as base64 PNG data, and
 names no URL, so it opens anywhere without a network. The Markdown file holds
-the same text and tables; its plots point to the HTML file.
+the same text and tables; its plots are PNG files under ``plots/`` beside it.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from html import escape
 
@@ -34,6 +35,11 @@ class Figure:
     title: str
     png: bytes
 
+    @property
+    def filename(self) -> str:
+        """``plots/<title as a slug>.png``: where write_report puts the plot beside report.md."""
+        return "plots/" + re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-") + ".png"
+
 
 Block = Heading | Text | Table | Figure
 
@@ -57,7 +63,7 @@ def to_markdown(blocks: list[Block]) -> str:
             out.append("\n".join(["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in (
                 block.header, ["---"] * len(block.header), *block.rows)]))
         else:
-            out.append(f"*Plot: {block.title} (embedded in report.html).*")
+            out.append(f"![{_md_cell(block.title)}]({block.filename})")
     return "\n\n".join(out) + "\n"
 
 

@@ -17,6 +17,7 @@ from attune.orchestrator.report.stats import (
     compare,
     direction_agreement,
 )
+from attune.orchestrator.report.vectors import MIN_USERS, PERMUTATIONS, VectorAnalysis
 
 GROUP_TITLES = {"dataset": "dataset", "session": "session index", "conflict_group": "conflict group"}
 
@@ -175,3 +176,50 @@ def versus(first: Analysis, other: Analysis) -> list[Block]:
                  f"'differs' as a lead, not a finding. Methods only one run has are left out."),
             Table(["method", "metric", str(first.run.folder), str(other.run.folder), "users in both",
                    "second - first [interval]", "conclusion"], rows)]
+
+
+def user_vectors(analysis: Analysis) -> list[Block]:
+    """What z_long learned (methods that store it, rag_vector): alike users, alike vectors? How far it moves."""
+    if not analysis.vectors:
+        return []
+    blocks: list[Block] = [
+        Heading("User vectors"),
+        Text(f"Ground truth: a user's preferences as (conflict group, preference) pairs from the run's profiles; "
+             f"two users are alike by the Jaccard index of their sets. For every pair of users, the cosine of their "
+             f"final z_long. Pairs sharing more than the median pair are set against the rest; Spearman's rho of "
+             f"cosine against Jaccard is tested with a one-sided Mantel test ({PERMUTATIONS} permutations of the "
+             f"users, seed {analysis.seed}; pairs sharing a user are not independent). A test needs {MIN_USERS} "
+             f"users. Movement: per session index, the mean over users of the L2 distance z_long moved since the "
+             f"user's previous session, with a {CONFIDENCE:.0%} bootstrap interval over users."),
+    ]
+    for vectors in analysis.vectors:
+        blocks += [Heading(vectors.method, 3), *_similarity(vectors), _movement(vectors)]
+    return blocks
+
+
+def _similarity(vectors: VectorAnalysis) -> list[Block]:
+    sim = vectors.similarity
+    if sim is None:
+        return [Text(f"No similarity analysis: {vectors.missing}.")]
+    if sim.rho is None:
+        found = f"not tested: {sim.note}"
+    elif sim.p < ALPHA and sim.rho > 0:
+        found = "users who share more preferences have closer z_long"
+    else:
+        found = "z_long does not tell alike users from the rest in this run"
+    row = [str(sim.users), str(sim.pairs), _number(sim.more), _number(sim.less), _number(sim.rho),
+           "-" if sim.p is None else f"{sim.p:.3g}", found]
+    return [Table(["users", "pairs", "mean cosine, pairs sharing more", "mean cosine, the rest", "Spearman rho",
+                   "Mantel p (one-sided)", "conclusion"], [row])]
+
+
+def _movement(vectors: VectorAnalysis) -> Block:
+    rows = [[str(session), _distance(e), str(e.users)] for session, e in vectors.movement.items()]
+    if not rows:
+        return Text("No user has two sessions with a stored vector: no movement to show.")
+    return Table(["session index", "mean distance moved [interval]", "users"], rows)
+
+
+def _distance(estimate: Estimate) -> str:
+    value = f"{estimate.value:.4g}"
+    return value if estimate.low is None else f"{value} [{estimate.low:.4g}, {estimate.high:.4g}]"

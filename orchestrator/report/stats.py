@@ -17,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 
-from attune.orchestrator.report.collect import Session
+if TYPE_CHECKING:  # collect reads the run; stats needs only the shape of its sessions
+    from attune.orchestrator.report.collect import Session
 
 CONFIDENCE = 0.95
 INTERVAL_METHOD = "percentile"

@@ -23,6 +23,7 @@ from attune.orchestrator.benchmark.records import SessionLog
 from attune.orchestrator.benchmark.run import run_experiment
 from attune.orchestrator.benchmark.summary import run_pairs, summarize
 from attune.orchestrator.methods import METHODS
+from attune.orchestrator.report import write_report
 from attune.services.common.settings import CommonSettings
 
 pytestmark = pytest.mark.slow
@@ -130,6 +131,10 @@ async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_pat
     with_cards = [r for r in by_method["all_memory"] if r["memory"]["cards"]]
     assert not with_cards or any("extractor" in r["tokens"] for r in by_method["all_memory"])
     assert set(METHODS) >= set(ALL_METHODS)
+    vectors = [r["memory"]["user_vector"] for r in sorted(by_method["rag_vector"], key=lambda r: r["session"])]
+    assert all(len(v["z_long"]) == len(vectors[0]["z_long"]) > 0 for v in vectors), "z_long after each session"
+    assert vectors[0]["updates"] <= vectors[-1]["updates"]
+    assert "User vectors learned by rag_vector" in write_report([out])[0].read_text()
     split = json.loads((out / "work" / "training_split.json").read_text())
     assert split["training"] and not set(split["training"]) & set(split["evaluated"]), "GRPO never sees a test user"
     check_judged(out, result.judge)

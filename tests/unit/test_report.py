@@ -160,6 +160,8 @@ def test_report_files(run_dir):
     assert "http://" not in page and "https://" not in page
     assert page.count("<img") == 6, "one per plot: tokens, effort, success/effort, conflicts, over, judge"
     assert all(len(data) > 1000 for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page))
+    images = re.findall(r"!\[[^]]*\]\((plots/[a-z0-9-]+\.png)\)", text)
+    assert len(images) == 6 and all((run_dir / i).read_bytes().startswith(b"\x89PNG") for i in images)
 
 
 def test_identical_transcripts_are_listed(tmp_path):
