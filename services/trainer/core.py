@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from attune.services.common.logging import get_logger
 from attune.services.common.validation import check_id
-from attune.services.trainer.jobs import KINDS, PLANNED_KINDS
+from attune.services.trainer.jobs import KINDS
 from attune.services.trainer.settings import TrainerSettings
 from attune.services.trainer.store import JobStore, Record
 from attune.v1 import trainer_pb2
@@ -341,11 +341,8 @@ def _progress_event(line: bytes) -> dict:
 
 
 def _kind(kind: str):
-    available = ", ".join(KINDS)
-    if kind in PLANNED_KINDS:
-        raise InvalidArgument("kind", f"kind {kind!r} is not implemented yet; available: {available}")
     if kind not in KINDS:
-        raise InvalidArgument("kind", f"unknown kind {kind!r}; available: {available}")
+        raise InvalidArgument("kind", f"unknown kind {kind!r}; available: {', '.join(KINDS)}")
     return KINDS[kind]
 
 
@@ -394,6 +391,12 @@ def _params(kind, params_json: str) -> str:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidArgument("params_json", f"{where + ': ' if where else ''}{first['msg']}") from None
+    check = getattr(kind, "check_params", None)
+    if check is not None:
+        try:
+            check(params)
+        except ValueError as err:
+            raise InvalidArgument("params_json", str(err)) from None
     return params.model_dump_json()
 
 

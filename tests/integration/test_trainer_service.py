@@ -95,6 +95,36 @@ async def test_grpo_job_trains_a_note_writer_the_model_service_serves(trainer_cl
     assert job.job_id in [j.job_id for j in (await trainer_client.list_jobs(trainer_pb2.ListJobsRequest())).jobs]
 
 
+SFT_ROWS = [{"messages": [{"role": "user", "content": f"Set the lights to {n}% please."}],
+             "completion": f"Done, boss: lights at {n}%. Anything else, boss?"} for n in (10, 20, 30, 40, 50, 60)]
+
+
+@pytest.mark.parametrize("kind", ["lora", "prefix"])
+async def test_adapter_jobs_train_evaluate_and_publish(trainer_client, model_core, adapter_dir, tmp_path, kind):
+    train, held_out = tmp_path / "train.jsonl", tmp_path / "val.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in SFT_ROWS[:4]))
+    held_out.write_text("".join(json.dumps(r) + "\n" for r in SFT_ROWS[4:]))
+    params = {"batch_size": 2, "eval_data": str(held_out), "eval_every": 2, "eval_max_tokens": 8}
+    job = await trainer_client.submit_job(notes_spec(train, f"{kind}-user-u1", 4, kind=kind, scope="user",
+                                                     scope_id="u1", params_json=json.dumps(params)))
+    done = await wait_for_job(trainer_client, job.job_id, 600)
+    assert done.state == "succeeded", done.error
+    folder = adapter_dir / f"{kind}-user-u1"
+    assert sorted(p.name for p in folder.iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
+                                                       "training.json"]
+    summary = json.loads((folder / "training.json").read_text())
+    assert (summary["kind"], summary["scope"], summary["scope_id"]) == (kind, "user", "u1")
+    assert 2 <= summary["steps"] <= 4 and len(summary["losses"]) == summary["steps"]
+    assert [e["step"] for e in summary["evaluations"]][:1] == [2] and summary["trained_norm"] > 0
+    assert summary["best_rouge_l"] == max(e["rouge_l"] for e in summary["evaluations"])
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["peft_type"] == {"lora": "LORA", "prefix": "PREFIX_TUNING"}[kind]
+    if kind == "lora":
+        reply = await model_core.chat(chat_request([("user", "Set the lights to 70% please.")], max_tokens=8,
+                                                   adapter=folder.name))
+        assert reply.adapter == folder.name and reply.usage.completion_tokens > 0
+
+
 async def test_cancel_stops_a_long_job(trainer_client, trainer_core, adapter_dir, rows_file):
     job = await trainer_client.submit_job(notes_spec(rows_file, "never-finished", 10_000))
     async for update in trainer_client.watch_job(get(job.job_id)):
@@ -110,7 +140,7 @@ async def test_cancel_stops_a_long_job(trainer_client, trainer_core, adapter_dir
 
 
 async def test_bad_specs_and_unknown_jobs_over_grpc(trainer_client, rows_file):
-    with pytest.raises(InvalidArgument, match="kind 'lora' is not implemented yet; available: grpo_notes"):
+    with pytest.raises(InvalidArgument, match="line 1: messages"):
         await trainer_client.submit_job(notes_spec(rows_file, "x", 2, kind="lora"))
     with pytest.raises(InvalidArgument, match="unknown kind 'sft'") as err:
         await trainer_client.submit_job(notes_spec(rows_file, "x", 2, kind="sft"))

@@ -42,8 +42,8 @@ def spec(data, **fields) -> trainer_pb2.TrainJobSpec:
 
 
 @pytest.mark.parametrize(("fields", "field", "message"), [
-    ({"kind": "sft"}, "kind", "unknown kind 'sft'; available: grpo_notes"),
-    ({"kind": ""}, "kind", "available: grpo_notes"),
+    ({"kind": "sft"}, "kind", "unknown kind 'sft'; available: grpo_notes, lora, prefix"),
+    ({"kind": ""}, "kind", "available: grpo_notes, lora, prefix"),
     ({"scope": "team"}, "scope", "one of global, user, cluster"),
     ({"scope": "user"}, "scope_id", "must not be empty"),
     ({"scope_id": "u1"}, "scope_id", "global"),
@@ -72,10 +72,34 @@ async def test_bad_field_is_refused_by_name(core, data, fields, field, message):
     assert (await core.list_jobs(trainer_pb2.ListJobsRequest())).jobs == []
 
 
+SFT_ROW = {"messages": [{"role": "user", "content": "Lights on, please."}], "completion": "Done: lights on."}
+
+
 @pytest.mark.parametrize("kind", ["lora", "prefix"])
-async def test_study_kinds_are_not_implemented_yet(core, data, kind):
-    with pytest.raises(InvalidArgument, match=f"kind '{kind}' is not implemented yet; available: grpo_notes"):
-        await core.submit_job(spec(data, kind=kind))
+async def test_adapter_kinds_check_their_rows_and_eval_file(core, tmp_path, kind):
+    rows = tmp_path / "sft.jsonl"
+    rows.write_text(json.dumps(SFT_ROW) + "\n")
+    job = await core.submit_job(spec(rows, kind=kind, adapter_name=f"{kind}-ok", scope="user", scope_id="u1"))
+    assert json.loads(job.spec.params_json)["batch_size"] == 4 and job.spec.scope_id == "u1"
+    with pytest.raises(InvalidArgument, match="line 1: completion") as err:
+        await core.submit_job(spec(data_file(tmp_path, {"messages": SFT_ROW["messages"]}), kind=kind))
+    assert err.value.field == "data_path"
+    with pytest.raises(InvalidArgument, match="line 1: messages.0.role") as err:
+        await core.submit_job(spec(data_file(tmp_path, {**SFT_ROW, "messages": [{"role": "robot", "content": "x"}]}),
+                                   kind=kind))
+    with pytest.raises(InvalidArgument, match="eval_data /no/val.jsonl is not a file") as err:
+        await core.submit_job(spec(rows, kind=kind, params_json=json.dumps({"eval_data": "/no/val.jsonl"})))
+    assert err.value.field == "params_json"
+    with pytest.raises(InvalidArgument, match="r: Input should be greater than or equal to 1" if kind == "lora"
+                       else "num_virtual_tokens") as err:
+        await core.submit_job(spec(rows, kind=kind, params_json=json.dumps(
+            {"r": 0} if kind == "lora" else {"num_virtual_tokens": 0})))
+
+
+def data_file(tmp_path, row: dict):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    return path
 
 
 @pytest.mark.parametrize(("line", "message"), [
