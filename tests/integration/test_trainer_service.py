@@ -119,10 +119,13 @@ async def test_adapter_jobs_train_evaluate_and_publish(trainer_client, model_cor
     assert summary["best_rouge_l"] == max(e["rouge_l"] for e in summary["evaluations"])
     config = json.loads((folder / "adapter_config.json").read_text())
     assert config["peft_type"] == {"lora": "LORA", "prefix": "PREFIX_TUNING"}[kind]
-    if kind == "lora":
-        reply = await model_core.chat(chat_request([("user", "Set the lights to 70% please.")], max_tokens=8,
-                                                   adapter=folder.name))
-        assert reply.adapter == folder.name and reply.usage.completion_tokens > 0
+    # The model service serves both kinds by name (a prefix through a PeftModel over the same base weights).
+    reply = await model_core.chat(chat_request([("user", "Set the lights to 70% please.")], max_tokens=8,
+                                               adapter=folder.name))
+    assert reply.adapter == folder.name and reply.usage.completion_tokens > 0
+    if kind == "prefix":  # the LoRA's zero-initialised update may still round to the base's greedy reply
+        base = await model_core.chat(chat_request([("user", "Set the lights to 70% please.")], max_tokens=8))
+        assert base.text != reply.text, "a trained prefix changes the reply"
 
 
 async def test_cancel_stops_a_long_job(trainer_client, trainer_core, adapter_dir, rows_file):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -80,6 +81,11 @@ class Backend(ABC):
 
     @abstractmethod
     def stream(self, job: Job) -> AsyncIterator[Delta | Completion]: ...
+
+
+def adapter_type(adapter_dir: Path, name: str) -> str:
+    """PEFT's ``peft_type`` of an adapter folder: "LORA", "PREFIX_TUNING", ..."""
+    return str(json.loads((adapter_dir / name / "adapter_config.json").read_text()).get("peft_type", "LORA"))
 
 
 def list_adapters(adapter_dir: Path | None) -> list[str]:

@@ -1,8 +1,8 @@
 """The embedded CPU backend: a transformers causal LM with dynamic batching.
 
 Batched rows are left-padded; each row stops at its own max_tokens; JSON-schema
-requests are constrained with xgrammar; LoRA adapters load by name from the
-adapter directory on first use.
+requests are constrained with xgrammar; LoRA and prefix adapters load by name
+from the adapter directory on first use.
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ from transformers import (
 from attune.services.common.errors import InvalidArgument, NotFound
 from attune.services.common.logging import get_logger
 from attune.services.common.metrics import BATCH_SIZE, CANCELLED_ROWS
-from attune.services.model.backends.base import Backend, BackendInfo, Completion, Delta, Job, list_adapters
+from attune.services.model.backends.base import (
+    Backend,
+    BackendInfo,
+    Completion,
+    Delta,
+    Job,
+    adapter_type,
+    list_adapters,
+)
 from attune.services.model.backends.batching import DynamicBatcher
 from attune.services.model.backends.tokens import count_prompt_tokens, prompt_text
 from attune.services.model.settings import ModelSettings
@@ -100,6 +108,8 @@ class TransformersBackend(Backend):
         self.model_name = ""
         self.max_context = 0
         self._loaded_adapters: set[str] = set()
+        # Prefix adapters: a PeftModel around the same base weights each (transformers' integration loads LoRA only).
+        self._prefix_models: dict[str, object] = {}
         self._adapter_lock = threading.Lock()
 
     async def start(self) -> None:
@@ -143,18 +153,28 @@ class TransformersBackend(Backend):
         if name and name not in list_adapters(self.settings.adapter_dir):
             raise NotFound(f"adapter {name!r} not found in {self.settings.adapter_dir or '(no adapter dir set)'}")
 
-    def _use_adapter(self, name: str) -> None:
-        """Activate LoRA adapter ``name`` (or the base model for ""); runs on the generate thread."""
-        if not name:
+    def _use_adapter(self, name: str):
+        """The model to generate with: the base (for ""), the base with LoRA adapter ``name`` active, or the
+        prefix-tuned wrapper of ``name`` over the base; runs on the generate thread."""
+        if not name or adapter_type(self.settings.adapter_dir, name) == "PREFIX_TUNING":
             if self._loaded_adapters:
                 self.model.disable_adapters()
-            return
+            return self._prefix_model(name) if name else self.model
         with self._adapter_lock:
             if name not in self._loaded_adapters:
                 self.model.load_adapter(str(self.settings.adapter_dir / name), adapter_name=name)
                 self._loaded_adapters.add(name)
         self.model.set_adapter(name)
         self.model.enable_adapters()
+        return self.model
+
+    def _prefix_model(self, name: str):
+        from peft import PeftModel
+
+        with self._adapter_lock:
+            if name not in self._prefix_models:
+                self._prefix_models[name] = PeftModel.from_pretrained(self.model, self.settings.adapter_dir / name)
+        return self._prefix_models[name]
 
     # ---- structured output --------------------------------------------------
 
@@ -198,12 +218,12 @@ class TransformersBackend(Backend):
     def _run_batch(self, jobs: list[Job], gone: list[threading.Event]) -> list[Completion]:
         """One generate call for compatible jobs; runs on the generate thread."""
         BATCH_SIZE.labels(self.model_name).observe(len(jobs))
-        self._use_adapter(jobs[0].adapter)
+        model = self._use_adapter(jobs[0].adapter)
         enc = self.tokenizer([prompt_text(self.tokenizer, j) for j in jobs], return_tensors="pt", padding=True,
                              add_special_tokens=False)
         prompt_len = enc["input_ids"].shape[1]
         with torch.inference_mode():
-            out = self.model.generate(**enc, **self._generate_kwargs(jobs, prompt_len, gone))
+            out = model.generate(**enc, **self._generate_kwargs(jobs, prompt_len, gone))
         prompt_counts = enc["attention_mask"].sum(dim=1).tolist()
         return [self._finish(job, out[i, prompt_len:].tolist(), int(prompt_counts[i])) for i, job in enumerate(jobs)]
 
@@ -230,11 +250,11 @@ class TransformersBackend(Backend):
         streamer = AsyncTextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
         def run():
-            self._use_adapter(job.adapter)
+            model = self._use_adapter(job.adapter)
             enc = self.tokenizer([prompt_text(self.tokenizer, job)], return_tensors="pt", add_special_tokens=False)
             prompt_len = enc["input_ids"].shape[1]
             with torch.inference_mode():
-                out = self.model.generate(**enc, **self._generate_kwargs([job], prompt_len, [threading.Event()]),
+                out = model.generate(**enc, **self._generate_kwargs([job], prompt_len, [threading.Event()]),
                                           streamer=streamer)
             return self._finish(job, out[0, prompt_len:].tolist(), prompt_len)
 

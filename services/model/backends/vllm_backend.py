@@ -125,6 +125,9 @@ class VllmBackend(Backend):
         if name not in list_adapters(self.settings.adapter_dir):
             raise NotFound(f"adapter {name!r} not found in {self.settings.adapter_dir or '(no adapter dir set)'}")
         config = json.loads((self.settings.adapter_dir / name / "adapter_config.json").read_text())
+        if config.get("peft_type", "LORA") != "LORA":
+            raise FailedPrecondition(f"adapter {name!r} is {config['peft_type']}: vLLM serves LoRA adapters only; "
+                                     f"serve it with the transformers backend")
         rank = int(config.get("r", 0))
         if rank > self.settings.vllm_max_lora_rank:
             raise FailedPrecondition(f"adapter {name!r} has rank {rank}, above ATTUNE_MODEL_VLLM_MAX_LORA_RANK="
