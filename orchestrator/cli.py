@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from attune.orchestrator.study import PHASES as STUDY_PHASES
 from attune.services.common import registry
 from attune.services.common.errors import AttuneError
 from attune.services.common.settings import CommonSettings, SettingsError, load
@@ -296,6 +298,39 @@ def cmd_profiles_generate(args, common: CommonSettings) -> int:
     return asyncio.run(generate())
 
 
+def cmd_study(args, common: CommonSettings) -> int:
+    """Run the study's phases; print each phase's summary."""
+    from attune.orchestrator.study.config import load_config
+    from attune.orchestrator.study.data import StudyDataError
+    from attune.orchestrator.study.pipeline import run_study
+
+    try:
+        config = load_config(args.config)
+        phases = tuple(args.phases.split(",")) if args.phases else STUDY_PHASES
+        folder = Path(args.out or f"studies/{config.name}")
+        summaries = asyncio.run(run_study(config, folder, common, phases, console))
+    except StudyDataError as err:
+        console.print(f"[red]error:[/] {err}")
+        return 2
+    for phase, summary in summaries.items():
+        console.print(f"[bold]{phase}[/]: {json.dumps(summary)}")
+    print(folder)
+    return 0
+
+
+def cmd_study_generate(args, common: CommonSettings) -> int:
+    from attune.orchestrator.study.data import write_folder
+    from attune.orchestrator.study.generate import generate_corpus
+
+    try:
+        users = generate_corpus(args.users, args.sessions, args.seed)
+    except ValueError as err:
+        console.print(f"[red]error:[/] {err}")
+        return 2
+    print(write_folder(users, args.out))
+    return 0
+
+
 def add_run_parser(sub) -> None:
     run = sub.add_parser("run", help="run a multi-session benchmark experiment (resumes an interrupted run)")
     run.add_argument("experiment", nargs="?", help="experiment YAML file; flags override its keys")
@@ -339,6 +374,20 @@ def add_run_parser(sub) -> None:
     report.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     report.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0)")
     report.set_defaults(func=cmd_report)
+
+    study = sub.add_parser("study", help="the adapter study on EdgeWisePersona-format data (docs/study.md)")
+    ssub = study.add_subparsers(dest="study_command", required=True)
+    edgewise = ssub.add_parser("edgewise", help="run the study's phases not yet done (resumes a killed study)")
+    edgewise.add_argument("--config", default="configs/study.yaml", help="study YAML (default configs/study.yaml)")
+    edgewise.add_argument("--out", help="study folder (default studies/<name>)")
+    edgewise.add_argument("--phases", help=f"comma-separated subset of {','.join(STUDY_PHASES)} (default: all)")
+    edgewise.set_defaults(func=cmd_study)
+    corpus = ssub.add_parser("generate", help="write a seeded synthetic corpus in the EdgeWisePersona format")
+    corpus.add_argument("--out", required=True, help="folder for characters/routines/sessions.jsonl")
+    corpus.add_argument("--users", type=int, default=12)
+    corpus.add_argument("--sessions", type=int, default=20, help="sessions per user")
+    corpus.add_argument("--seed", type=int, default=0)
+    corpus.set_defaults(func=cmd_study_generate)
 
     profiles = sub.add_parser("profiles", help="user profiles for the benchmark")
     psub = profiles.add_subparsers(dest="profiles_command", required=True)

@@ -72,8 +72,9 @@ def _phrase_settings(device: str, settings: dict) -> str:
 
 def _request(actions: dict, meta: Triggers, style: Style, rng: random.Random) -> str:
     wanted = " and ".join(_phrase_settings(d, s) for d, s in actions.items() if s is not None)
-    opener = ("Good " + meta.time_of_day + ". Would you kindly set" if style.formal else
-              rng.choice(("Hey, set", "Yo, put", "Ok, set")))
+    opener = (rng.choice((f"Good {meta.time_of_day}. Would you kindly set", "Hello. Could you please set",
+                          f"Good {meta.time_of_day}. I would like you to set")) if style.formal else
+              rng.choice(("Hey, set", "Yo, put", "Ok, set", "Quick, set")))
     text = f"{opener} {wanted}, {style.phrase}."
     if style.verbose:
         text += (f" It is {meta.weather} and {meta.outdoor_temp} outside this {meta.day_of_week}, so "

@@ -1,0 +1,79 @@
+"""The study's configuration (configs/study.yaml), validated in full before any phase runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from attune.orchestrator.study.data import StudyDataError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(Strict):
+    # generate: the seeded synthetic corpus; folder: a local EdgeWisePersona folder; hub: the public dataset
+    source: Literal["generate", "folder", "hub"] = "generate"
+    folder: str = ""
+    users: int = Field(12, ge=2)
+    sessions: int = Field(20, ge=5)
+    # A split file in the shape of ../shared/data/edgewisepersona/adaptcommand_edgesplits.json (optional).
+    splits_file: str = ""
+    sessions_per_user: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _folder_named(self):
+        if self.source == "folder" and not self.folder:
+            raise ValueError("source 'folder' needs data.folder")
+        return self
+
+
+class SplitConfig(Strict):
+    train: float = Field(0.6, gt=0, lt=1)
+    val: float = Field(0.2, gt=0, lt=1)
+    online: int = Field(10, ge=1)
+    min_sessions: int = Field(5, ge=3)
+    minimum_per_split: int = Field(1, ge=1)
+    # Share of users kept out of every training set: their first test turns are the cold-start set.
+    held_out_users: float = Field(0.25, ge=0, lt=1)
+    cold_start_messages: int = Field(5, ge=1)
+
+
+class AdapterArm(Strict):
+    kind: Literal["lora", "prefix"]
+    max_steps: int = Field(40, ge=1)
+    learning_rate: float = Field(0.0, ge=0)
+    params: dict = {}
+
+
+class StudyConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig()
+    clusters: int = Field(3, ge=1)
+    baseline: str = "configs/baseline_v1.0.json"
+    # Test replies scored per user (0: all); keeps CPU runs short.
+    eval_replies_per_user: int = Field(6, ge=0)
+    # Validation replies the trainer answers for early stopping.
+    eval_rows: int = Field(8, ge=1)
+    concurrency: int = Field(8, ge=1)
+    global_adapters: list[AdapterArm] = [AdapterArm(kind="lora"), AdapterArm(kind="prefix")]
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> StudyConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise StudyDataError(f"study config {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return StudyConfig.model_validate({**data, **(overrides or {})})
+    except yaml.YAMLError as err:
+        raise StudyDataError(f"{path}: not valid YAML: {err}") from None
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in err.errors())
+        raise StudyDataError(f"{path}: {problems}") from None

@@ -1,0 +1,351 @@
+"""``attune study edgewise``: the adapter study as resumable phases writing under one study folder.
+
+Phases, in order (each skipped when its ``done.json`` exists, so a killed study
+resumes at the phase it was in; replies already generated are kept too):
+
+- ``data`` (A): load or generate the corpus, clean it, split each user's
+  sessions in time order, validate and describe the split, set aside held-out
+  users (the cold-start set), user style features and k-means clusters;
+- ``baseline`` (B): the base model with the versioned neutral prompt, scored on
+  every user's test replies;
+- ``global`` (C): LoRA and prefix adapters trained as trainer jobs on all
+  training users' train split (early stopping on validation ROUGE-L), scored
+  like the baseline, with per-user and macro deltas;
+- ``persona`` (E): each test dialogue's first user message ranked against
+  per-user embedding centroids of the train split.
+
+Per-user adapters (D) and the statistical analysis and REPORT.md (F) are the
+next steps of this pipeline (see docs/study.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import numpy as np
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from attune.orchestrator.study import PHASES, evaluate, features, splits
+from attune.orchestrator.study.config import AdapterArm, StudyConfig
+from attune.orchestrator.study.data import StudyDataError, User, load_folder, load_hub, write_folder
+from attune.orchestrator.study.examples import Baseline, Example, examples_for, load_baseline, write_rows
+from attune.orchestrator.study.generate import generate_corpus
+from attune.services.common.files import atomic_write_json, atomic_write_text
+from attune.services.common.logging import get_logger
+from attune.services.common.settings import CommonSettings
+
+log = get_logger(__name__)
+
+FOLDERS = {"data": "a_data", "baseline": "b_baseline", "global": "c_global", "persona": "e_persona"}
+DONE = "done.json"
+TRAIN_TIMEOUT_S = 6 * 3600
+
+
+class Study:
+    """One study folder: its config, its phases' outputs, and the services the phases use."""
+
+    def __init__(self, config: StudyConfig, folder: Path, common: CommonSettings, console: Console | None = None):
+        self.config, self.folder, self.common = config, folder, common
+        self.console = console or Console(stderr=True)
+        self.services = None
+
+    def path(self, phase: str, *parts: str) -> Path:
+        return self.folder.joinpath(FOLDERS[phase], *parts)
+
+    def done(self, phase: str) -> bool:
+        return self.path(phase, DONE).exists()
+
+    def finish(self, phase: str, summary: dict) -> None:
+        atomic_write_json(self.path(phase, DONE), summary)
+
+    # ---- what phase A left ----------------------------------------------------
+
+    def users(self) -> list[User]:
+        return load_folder(self.path("data", "corpus"))
+
+    def splits(self) -> dict[str, splits.UserSplit]:
+        raw = json.loads(self.path("data", "splits.json").read_text())
+        return {user: splits.UserSplit(**parts) for user, parts in raw.items()}
+
+    def held_out(self) -> list[str]:
+        return json.loads(self.path("data", "held_out.json").read_text())
+
+    def baseline(self) -> Baseline:
+        return load_baseline(self.config.baseline)
+
+
+def check_folder(config: StudyConfig, folder: Path) -> None:
+    """Write the config beside the results; a different one already there is refused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.yaml"
+    stored = config.model_dump(mode="json")
+    if path.exists():
+        if yaml.safe_load(path.read_text()) != stored:
+            raise StudyDataError(f"{folder} holds a study with another config; use another --out")
+        return
+    atomic_write_text(path, yaml.safe_dump(stored, sort_keys=False))
+
+
+# ---- phase A ------------------------------------------------------------------
+
+def load_corpus(config: StudyConfig) -> list[User]:
+    data = config.data
+    if data.source == "generate":
+        return generate_corpus(data.users, data.sessions, config.seed)
+    if data.source == "hub":
+        return load_hub()
+    return load_folder(data.folder)
+
+
+def phase_data(study: Study) -> dict:
+    config = study.config
+    users, cleaning = splits.clean(load_corpus(config), config.split.min_sessions)
+    log.info("study.cleaned", **cleaning)
+    if config.data.splits_file:
+        user_splits = splits.load_split_file(Path(config.data.splits_file), users, config.data.sessions_per_user)
+        users = [u for u in users if u.user_id in user_splits]
+    else:
+        user_splits = splits.split_users(users, config.split.train, config.split.val, config.split.online)
+    validation = splits.validate(user_splits, config.split.minimum_per_split)
+    bad = {check: result["errors"] for check, result in validation.items() if not result["valid"]}
+    if bad:
+        raise StudyDataError(f"the split fails its checks: {bad}")
+    order = sorted(u.user_id for u in users)
+    random.Random(config.seed).shuffle(order)
+    held_out = sorted(order[:int(len(order) * config.split.held_out_users)])
+    styles = features.user_styles(users, {u: s.train for u, s in user_splits.items()})
+    cluster_map, silhouette = features.clusters(styles, config.clusters, config.seed)
+    out = study.path("data")
+    write_folder(users, out / "corpus")
+    atomic_write_json(out / "splits.json", splits.as_json(user_splits))
+    for name, value in (("cleaning", cleaning), ("validation", validation),
+                        ("statistics", splits.statistics(user_splits)), ("held_out", held_out), ("styles", styles),
+                        ("clusters", {"k": config.clusters, "silhouette": silhouette, "cluster_map": cluster_map})):
+        atomic_write_json(out / f"{name}.json", value)
+    cold = splits.cold_start(users, user_splits, held_out, config.split.cold_start_messages)
+    atomic_write_text(out / "cold_start.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in cold))
+    return {"users": len(users), "held_out": len(held_out), "cleaning": cleaning}
+
+
+# ---- phases B and C: generate and score -----------------------------------------
+
+def test_examples(study: Study) -> list[Example]:
+    return examples_for(study.users(), {u: s.test for u, s in study.splits().items()}, study.baseline(),
+                        study.config.eval_replies_per_user)
+
+
+def usual_lengths(study: Study) -> dict[str, float]:
+    """Each user's mean words per assistant reply in train: the target of the verbosity error."""
+    train = examples_for(study.users(), {u: s.train for u, s in study.splits().items()}, study.baseline())
+    lengths: dict[str, list[int]] = {}
+    for example in train:
+        lengths.setdefault(example.user_id, []).append(evaluate.word_count(example.reference))
+    return {user: float(np.mean(values)) for user, values in lengths.items()}
+
+
+async def generate_replies(study: Study, examples: list[Example], adapter: str, path: Path, label: str) -> list[dict]:
+    """Replies to every example (greedy, the baseline's settings), appended to ``path`` as they come, so a
+    resumed phase asks only for the missing ones."""
+    from attune.services.model.client import chat_request
+
+    done = {row["key"]: row for row in _read_jsonl(path)}
+    todo = [e for e in examples if e.key not in done]
+    baseline, gate = study.baseline(), asyncio.Semaphore(study.config.concurrency)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log_file, _progress(study.console) as progress:
+        task = progress.add_task(label, total=len(examples), completed=len(examples) - len(todo))
+
+        async def one(example: Example) -> None:
+            async with gate:
+                request = chat_request([(m["role"], m["content"]) for m in example.messages],
+                                       max_tokens=baseline.max_new_tokens, temperature=baseline.temperature,
+                                       adapter=adapter, caller_role="agent", method=f"study-{adapter or 'baseline'}")
+                reply = await study.services.model.chat(request)
+            row = {"key": example.key, "user_id": example.user_id, "session_id": example.session_id,
+                   "reply": reply.text.strip(), "reference": example.reference}
+            log_file.write(json.dumps(row, ensure_ascii=False) + "\n")
+            log_file.flush()
+            done[example.key] = row
+            progress.advance(task)
+
+        await asyncio.gather(*(one(e) for e in todo))
+    return [done[e.key] for e in examples]
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """Rows of a JSONL file written line by line; a torn last line (a kill mid-write) is dropped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break
+    return rows
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
+
+
+def score(study: Study, replies: list[dict], folder: Path) -> dict:
+    """Scores per reply, per user and macro, written under ``folder``; returns the macro scores."""
+    from attune.services.common.embeddings import Embedder
+
+    scored = evaluate.score_replies(replies, usual_lengths(study), Embedder())
+    users = evaluate.per_user(scored)
+    atomic_write_text(folder / "scored.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scored))
+    atomic_write_json(folder / "per_user.json", users)
+    macro = evaluate.macro(users)
+    atomic_write_json(folder / "macro.json", macro)
+    return macro
+
+
+async def phase_baseline(study: Study) -> dict:
+    folder = study.path("baseline")
+    replies = await generate_replies(study, test_examples(study), "", folder / "replies.jsonl", "baseline replies")
+    return {"replies": len(replies), "macro": score(study, replies, folder)}
+
+
+def adapter_name(study: Study, arm: AdapterArm, scope: str) -> str:
+    return f"{study.config.name}-{arm.kind}-{scope}"
+
+
+async def train_arm(study: Study, arm: AdapterArm, name: str, rows: Path, held_out: Path, scope: str = "global",
+                    scope_id: str = "") -> dict:
+    """Train one adapter as a trainer job (or find it trained by an earlier, interrupted run)."""
+    from attune.services.trainer.client import wait_for_job
+    from attune.v1 import trainer_pb2
+
+    published = study.services.trainer.adapter_dir / name
+    if not (published / "training.json").exists():
+        params = {"eval_data": str(held_out), "eval_rows": study.config.eval_rows, **arm.params}
+        job = await study.services.trainer.submit_job(trainer_pb2.TrainJobSpec(
+            kind=arm.kind, scope=scope, scope_id=scope_id, data_path=str(rows), adapter_name=name,
+            max_steps=arm.max_steps, learning_rate=arm.learning_rate, seed=study.config.seed,
+            params_json=json.dumps(params)))
+        study.console.print(f"training {name} ({arm.kind}, {arm.max_steps} steps at most), job {job.job_id}")
+        done = await wait_for_job(study.services.trainer, job.job_id, TRAIN_TIMEOUT_S)
+        if done.state != "succeeded":
+            raise StudyDataError(f"training {name} {done.state}: {done.error}")
+    return json.loads((published / "training.json").read_text())
+
+
+async def phase_global(study: Study) -> dict:
+    held_out, user_splits, baseline = set(study.held_out()), study.splits(), study.baseline()
+    users = [u for u in study.users() if u.user_id not in held_out]
+    folder = study.path("global")
+    rows = write_rows(examples_for(users, {u.user_id: user_splits[u.user_id].train for u in users}, baseline),
+                      folder / "train.jsonl")
+    val = write_rows(examples_for(users, {u.user_id: user_splits[u.user_id].val for u in users}, baseline),
+                     folder / "val.jsonl")
+    base_users = json.loads(study.path("baseline", "per_user.json").read_text())
+    results = {}
+    for arm in study.config.global_adapters:
+        name = adapter_name(study, arm, "global")
+        training = await train_arm(study, arm, name, rows, val)
+        arm_folder = folder / arm.kind
+        replies = await generate_replies(study, test_examples(study), name, arm_folder / "replies.jsonl",
+                                         f"{arm.kind} replies")
+        macro = score(study, replies, arm_folder)
+        deltas = per_user_deltas(json.loads((arm_folder / "per_user.json").read_text()), base_users)
+        atomic_write_json(arm_folder / "deltas.json", deltas)
+        results[arm.kind] = {"adapter": name, "steps": training["steps"], "best_val_rouge_l": training["best_rouge_l"],
+                             "macro": macro, "macro_delta": evaluate.macro(deltas)}
+    return results
+
+
+def per_user_deltas(arm: dict[str, dict[str, float]], base: dict[str, dict[str, float]]) -> dict:
+    """arm minus baseline, per user and metric, over the users both have."""
+    return {u: {m: arm[u][m] - base[u][m] for m in evaluate.METRICS} for u in sorted(arm.keys() & base.keys())}
+
+
+# ---- phase E --------------------------------------------------------------------
+
+def phase_persona(study: Study) -> dict:
+    from attune.services.common.embeddings import Embedder
+
+    users, user_splits = study.users(), study.splits()
+    embedder = Embedder()
+    ids = [u.user_id for u in users]
+    centroids = []
+    queries: list[tuple[str, str]] = []
+    for user in users:
+        train, test = set(user_splits[user.user_id].train), set(user_splits[user.user_id].test)
+        said = [m.text for s in user.sessions if s.session_id in train for m in s.messages if m.role == "user"]
+        centroid = embedder.embed(said).mean(axis=0)
+        centroids.append(centroid / np.linalg.norm(centroid))
+        queries += [(user.user_id, next(m.text for m in s.messages if m.role == "user"))
+                    for s in user.sessions if s.session_id in test]
+    scores = embedder.embed([q for _, q in queries]) @ np.array(centroids).T
+    result = persona_scores([ids.index(u) for u, _ in queries], scores, ids)
+    atomic_write_json(study.path("persona", "results.json"), result)
+    return {k: result[k] for k in ("queries", "accuracy_at_1", "accuracy_at_5")}
+
+
+def persona_scores(truth: list[int], scores: np.ndarray, ids: list[str]) -> dict:
+    """Accuracy@1 and @5 of ranking users by score, the confusion matrix of the top choice, the hardest pairs."""
+    ranks = np.argsort(-scores, axis=1)
+    top1 = ranks[:, 0]
+    confusion = np.zeros((len(ids), len(ids)), dtype=int)
+    for true, guess in zip(truth, top1, strict=True):
+        confusion[true, guess] += 1
+    mixed = [(int(confusion[i, j]), ids[i], ids[j]) for i in range(len(ids)) for j in range(len(ids))
+             if i != j and confusion[i, j]]
+    return {"queries": len(truth), "users": ids,
+            "accuracy_at_1": float(np.mean(top1 == np.array(truth))) if truth else 0.0,
+            "accuracy_at_5": float(np.mean([t in r[:5] for t, r in zip(truth, ranks, strict=True)])) if truth else 0.0,
+            "chance_at_1": 1 / len(ids), "confusion": confusion.tolist(),
+            "hardest_pairs": [{"user": a, "taken_for": b, "times": n} for n, a, b in sorted(mixed, reverse=True)[:10]]}
+
+
+# ---- the pipeline ---------------------------------------------------------------
+
+async def _open_services(study: Study, stack: AsyncExitStack):
+    from attune.orchestrator.memory import open_in_process
+
+    services = await open_in_process(study.common, needs=("trainer",), state_dir=study.folder / "state")
+    stack.push_async_callback(services.close)
+    return services
+
+
+PHASE_RUNNERS: dict[str, Callable] = {"data": phase_data, "baseline": phase_baseline, "global": phase_global,
+                                      "persona": phase_persona}
+NEEDS_MODEL = frozenset({"baseline", "global"})
+
+
+async def run_study(config: StudyConfig, folder: Path, common: CommonSettings, phases: tuple[str, ...] = PHASES,
+                    console: Console | None = None) -> dict:
+    """Run the phases not yet done, in order; return each phase's summary."""
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        raise StudyDataError(f"unknown phase(s) {', '.join(unknown)}; the phases are {', '.join(PHASES)}")
+    check_folder(config, folder)
+    study = Study(config, folder, common, console)
+    summaries = {}
+    async with AsyncExitStack() as stack:
+        for phase in [p for p in PHASES if p in phases]:
+            if study.done(phase):
+                summaries[phase] = json.loads(study.path(phase, DONE).read_text())
+                continue
+            if phase != "data" and not study.done("data"):
+                raise StudyDataError(f"phase {phase} needs phase data first")
+            if phase == "global" and not study.done("baseline"):
+                raise StudyDataError("phase global needs phase baseline first (its deltas are against it)")
+            study.console.print(f"[bold]phase {phase}[/]")
+            if phase in NEEDS_MODEL and study.services is None:
+                study.services = await _open_services(study, stack)
+            result = PHASE_RUNNERS[phase](study)
+            summary = await result if asyncio.iscoroutine(result) else result
+            study.finish(phase, summary)
+            summaries[phase] = summary
+    return summaries

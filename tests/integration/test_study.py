@@ -1,0 +1,86 @@
+"""The adapter study end to end on a tiny generated corpus: real SmolLM2, real trainer jobs (PEFT, a few steps),
+real MiniLM scores; then resumed, and refused on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from attune.orchestrator.cli import main
+from attune.orchestrator.study.config import AdapterArm, DataConfig, SplitConfig, StudyConfig
+from attune.orchestrator.study.evaluate import METRICS
+from attune.orchestrator.study.examples import examples_for
+from attune.orchestrator.study.pipeline import Study, run_study
+from attune.services.common.settings import CommonSettings
+
+ARM_PARAMS = {"eval_every": 2, "eval_max_tokens": 8, "batch_size": 2}
+
+
+def tiny_config() -> StudyConfig:
+    return StudyConfig(
+        name="tiny", data=DataConfig(users=4, sessions=10), split=SplitConfig(online=4, held_out_users=0.25),
+        clusters=2, eval_replies_per_user=2, eval_rows=2,
+        global_adapters=[AdapterArm(kind="lora", max_steps=4, params=ARM_PARAMS),
+                         AdapterArm(kind="prefix", max_steps=4, params=ARM_PARAMS)])
+
+
+async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("ATTUNE_MODEL_ADAPTER_DIR", str(tmp_path / "adapters"))
+    monkeypatch.setenv("ATTUNE_TRAINER_ADAPTER_DIR", str(tmp_path / "adapters"))
+    monkeypatch.setenv("ATTUNE_TRAINER_JOB_THREADS", "1")
+    folder, common = tmp_path / "study", CommonSettings(data_dir=data_dir)
+    summaries = await run_study(tiny_config(), folder, common)
+    assert list(summaries) == ["data", "baseline", "global", "persona"]
+
+    data = summaries["data"]
+    assert data["users"] == 4 and data["held_out"] == 1
+    validation = json.loads((folder / "a_data" / "validation.json").read_text())
+    assert all(check["valid"] for check in validation.values())
+    cold = [json.loads(line) for line in (folder / "a_data" / "cold_start.jsonl").read_text().splitlines()]
+    assert [c["persona_id"] for c in cold] == json.loads((folder / "a_data" / "held_out.json").read_text())
+
+    base = json.loads((folder / "b_baseline" / "per_user.json").read_text())
+    assert len(base) == 4 and all(set(scores) == set(METRICS) for scores in base.values())
+    assert summaries["baseline"]["replies"] == 8
+    # The global adapters learn from every user's train split except the held-out user's.
+    study = Study(tiny_config(), folder, common)
+    held_out = set(study.held_out())
+    expected = [e.reference for e in examples_for(study.users(), {u: s.train for u, s in study.splits().items()
+                                                                  if u not in held_out}, study.baseline())]
+    train_rows = [json.loads(line) for line in (folder / "c_global" / "train.jsonl").read_text().splitlines()]
+    assert [r["completion"] for r in train_rows] == expected and expected
+    for kind in ("lora", "prefix"):
+        arm = summaries["global"][kind]
+        assert arm["steps"] >= 2 and arm["best_val_rouge_l"] is not None
+        training = json.loads((tmp_path / "adapters" / arm["adapter"] / "training.json").read_text())
+        assert training["examples"] == len(train_rows) and training["scope"] == "global"
+        deltas = json.loads((folder / "c_global" / kind / "deltas.json").read_text())
+        per_user = json.loads((folder / "c_global" / kind / "per_user.json").read_text())
+        for user, delta in deltas.items():  # the deltas are computed from the two score files, per user
+            assert delta["rouge_l"] == pytest.approx(per_user[user]["rouge_l"] - base[user]["rouge_l"])
+    assert summaries["persona"]["queries"] > 0 and 0 <= summaries["persona"]["accuracy_at_1"] <= 1
+
+    # Resume: a finished phase is not run again; a phase re-run keeps the replies it had.
+    replies = folder / "b_baseline" / "replies.jsonl"
+    before = replies.read_text()
+    (folder / "b_baseline" / "done.json").unlink()
+    again = await run_study(tiny_config(), folder, common, phases=("data", "baseline"))
+    assert again["baseline"]["replies"] == 8 and replies.read_text() == before, "no reply asked for twice"
+
+
+def error_text(capsys) -> str:
+    return " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+
+
+def test_bad_config_and_bad_data_are_refused_with_exit_2(tmp_path, capsys):
+    config = tmp_path / "study.yaml"
+    config.write_text("name: x\ndata: {source: folder}\n")
+    assert main(["study", "edgewise", "--config", str(config), "--out", str(tmp_path / "s")]) == 2
+    assert "source 'folder' needs data.folder" in error_text(capsys)
+    config.write_text(f"name: x\ndata: {{source: folder, folder: {tmp_path / 'none'}}}\n")
+    assert main(["study", "edgewise", "--config", str(config), "--out", str(tmp_path / "s"), "--phases", "data"]) == 2
+    assert "missing characters.jsonl" in error_text(capsys)
+    assert main(["study", "edgewise", "--config", str(config), "--out", str(tmp_path / "s2"),
+                 "--phases", "report"]) == 2
+    assert "unknown phase(s) report" in error_text(capsys)
