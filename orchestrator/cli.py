@@ -303,7 +303,9 @@ def cmd_study(args, common: CommonSettings) -> int:
     from attune.orchestrator.study.config import load_config
     from attune.orchestrator.study.data import StudyDataError
     from attune.orchestrator.study.pipeline import run_study
+    from attune.services.common.logging import setup_logging
 
+    setup_logging("attune-study", "info")  # the cleaning counts and phase events; not every model call
     try:
         config = load_config(args.config)
         phases = tuple(args.phases.split(",")) if args.phases else STUDY_PHASES

@@ -50,6 +50,20 @@ class AdapterArm(Strict):
     params: dict = {}
 
 
+class UserAdapters(Strict):
+    """Phase D: a micro-update per training user on their online slice."""
+
+    kind: Literal["lora", "prefix"] = "lora"
+    # global: start from the global adapter of the same kind (trained in phase C); base: from scratch.
+    start: Literal["global", "base"] = "global"
+    epochs: int = Field(2, ge=1, le=3)
+    token_budget: int = Field(6000, ge=0)
+    batch_size: int = Field(4, ge=1)
+    learning_rate: float = Field(0.0, ge=0)
+    # 0: every training user; N: the first N (a CPU run of the whole study stays short).
+    users: int = Field(0, ge=0)
+
+
 class StudyConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     seed: int = 0
@@ -63,6 +77,15 @@ class StudyConfig(Strict):
     eval_rows: int = Field(8, ge=1)
     concurrency: int = Field(8, ge=1)
     global_adapters: list[AdapterArm] = [AdapterArm(kind="lora"), AdapterArm(kind="prefix")]
+    user_adapters: UserAdapters = UserAdapters()
+
+    @model_validator(mode="after")
+    def _global_to_start_from(self):
+        kinds = {arm.kind for arm in self.global_adapters}
+        if self.user_adapters.start == "global" and self.user_adapters.kind not in kinds:
+            raise ValueError(f"user_adapters start from the global {self.user_adapters.kind} adapter, which "
+                             f"global_adapters does not train")
+        return self
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> StudyConfig:

@@ -11,17 +11,20 @@ resumes at the phase it was in; replies already generated are kept too):
 - ``global`` (C): LoRA and prefix adapters trained as trainer jobs on all
   training users' train split (early stopping on validation ROUGE-L), scored
   like the baseline, with per-user and macro deltas;
+- ``users`` (D): per training user, a micro-update of the global adapter (or a
+  fresh one) on that user's online slice under a token budget, scored on that
+  user's test replies; the size of the update against the lift it brought;
 - ``persona`` (E): each test dialogue's first user message ranked against
   per-user embedding centroids of the train split.
 
-Per-user adapters (D) and the statistical analysis and REPORT.md (F) are the
-next steps of this pipeline (see docs/study.md).
+The statistical analysis and REPORT.md (F) are the next step (docs/study.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -43,7 +46,8 @@ from attune.services.common.settings import CommonSettings
 
 log = get_logger(__name__)
 
-FOLDERS = {"data": "a_data", "baseline": "b_baseline", "global": "c_global", "persona": "e_persona"}
+FOLDERS = {"data": "a_data", "baseline": "b_baseline", "global": "c_global", "users": "d_users",
+           "persona": "e_persona"}
 DONE = "done.json"
 TRAIN_TIMEOUT_S = 6 * 3600
 
@@ -82,15 +86,20 @@ class Study:
 
 
 def check_folder(config: StudyConfig, folder: Path) -> None:
-    """Write the config beside the results; a different one already there is refused."""
+    """Write the config beside the results; a different one already there is refused. A key the stored config
+    lacks (written before that setting existed) must hold its default."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.yaml"
-    stored = config.model_dump(mode="json")
+    current = config.model_dump(mode="json")
     if path.exists():
-        if yaml.safe_load(path.read_text()) != stored:
-            raise StudyDataError(f"{folder} holds a study with another config; use another --out")
+        stored = yaml.safe_load(path.read_text()) or {}
+        defaults = StudyConfig(name=config.name).model_dump(mode="json")
+        changed = sorted(k for k, v in current.items() if stored.get(k, defaults[k]) != v)
+        if changed:
+            raise StudyDataError(f"{folder} holds a study with another config (differs in: {', '.join(changed)}); "
+                                 f"use another --out")
         return
-    atomic_write_text(path, yaml.safe_dump(stored, sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(current, sort_keys=False))
 
 
 # ---- phase A ------------------------------------------------------------------
@@ -220,15 +229,16 @@ def adapter_name(study: Study, arm: AdapterArm, scope: str) -> str:
     return f"{study.config.name}-{arm.kind}-{scope}"
 
 
-async def train_arm(study: Study, arm: AdapterArm, name: str, rows: Path, held_out: Path, scope: str = "global",
-                    scope_id: str = "") -> dict:
+async def train_arm(study: Study, arm: AdapterArm, name: str, rows: Path, held_out: Path | None,
+                    scope: str = "global", scope_id: str = "") -> dict:
     """Train one adapter as a trainer job (or find it trained by an earlier, interrupted run)."""
     from attune.services.trainer.client import wait_for_job
     from attune.v1 import trainer_pb2
 
     published = study.services.trainer.adapter_dir / name
     if not (published / "training.json").exists():
-        params = {"eval_data": str(held_out), "eval_rows": study.config.eval_rows, **arm.params}
+        params = {"eval_data": str(held_out), "eval_rows": study.config.eval_rows} if held_out else {}
+        params |= arm.params
         job = await study.services.trainer.submit_job(trainer_pb2.TrainJobSpec(
             kind=arm.kind, scope=scope, scope_id=scope_id, data_path=str(rows), adapter_name=name,
             max_steps=arm.max_steps, learning_rate=arm.learning_rate, seed=study.config.seed,
@@ -267,6 +277,61 @@ async def phase_global(study: Study) -> dict:
 def per_user_deltas(arm: dict[str, dict[str, float]], base: dict[str, dict[str, float]]) -> dict:
     """arm minus baseline, per user and metric, over the users both have."""
     return {u: {m: arm[u][m] - base[u][m] for m in evaluate.METRICS} for u in sorted(arm.keys() & base.keys())}
+
+
+# ---- phase D --------------------------------------------------------------------
+
+async def phase_users(study: Study) -> dict:
+    """A per-user adapter for each training user; lift against the baseline and the global adapter."""
+    from scipy import stats
+
+    settings, baseline = study.config.user_adapters, study.baseline()
+    held_out, user_splits = set(study.held_out()), study.splits()
+    users = [u for u in study.users() if u.user_id not in held_out]
+    users = users[:settings.users] if settings.users else users
+    arm = AdapterArm(kind=settings.kind, learning_rate=settings.learning_rate, max_steps=1)
+    init = ""
+    if settings.start == "global":
+        init = str(study.services.trainer.adapter_dir / adapter_name(study, arm, "global"))
+    base_scores = json.loads(study.path("baseline", "per_user.json").read_text())
+    global_scores = (json.loads(study.path("global", settings.kind, "per_user.json").read_text())
+                     if study.path("global", settings.kind, "per_user.json").exists() else {})
+    rows = {}
+    for user in users:
+        examples = examples_for([user], {user.user_id: user_splits[user.user_id].online}, baseline)
+        folder = study.path("users", user.user_id)
+        data = write_rows(examples, folder / "online.jsonl")
+        steps = math.ceil(settings.epochs * len(examples) / settings.batch_size)
+        name = adapter_name(study, arm, f"user-{user.user_id}")
+        params = {"batch_size": settings.batch_size, "token_budget": settings.token_budget, "init_adapter": init}
+        training = await train_arm(study, arm.model_copy(update={"max_steps": steps, "params": params}), name, data,
+                                   None, scope="user", scope_id=user.user_id)
+        tests = examples_for([user], {user.user_id: user_splits[user.user_id].test}, baseline,
+                             study.config.eval_replies_per_user)
+        replies = await generate_replies(study, tests, name, folder / "replies.jsonl", f"{user.user_id} replies")
+        mine = score(study, replies, folder)
+        rows[user.user_id] = {"scores": mine, "steps": training["steps"], "tokens": training["tokens"],
+                              "delta_norm": training["delta_norm"], "seconds": training["seconds"],
+                              "peak_rss_mib": training["peak_rss_mib"],
+                              "lift_vs_baseline": _lift(mine, base_scores.get(user.user_id)),
+                              "lift_vs_global": _lift(mine, global_scores.get(user.user_id))}
+    atomic_write_json(study.path("users", "per_user.json"), rows)
+    lifts = [r["lift_vs_global"]["rouge_l"] for r in rows.values() if r["lift_vs_global"]]
+    drifts = [r["delta_norm"] for r in rows.values() if r["lift_vs_global"]]
+    rho = stats.spearmanr(drifts, lifts) if len(lifts) >= 3 and np.ptp(drifts) and np.ptp(lifts) else None
+    return {"users": len(rows), "kind": settings.kind, "start": settings.start,
+            "helped_vs_global": sum(x > 0 for x in lifts), "hurt_vs_global": sum(x < 0 for x in lifts),
+            "macro_lift_vs_baseline": evaluate.macro({u: r["lift_vs_baseline"] for u, r in rows.items()
+                                                      if r["lift_vs_baseline"]}),
+            "macro_lift_vs_global": evaluate.macro({u: r["lift_vs_global"] for u, r in rows.items()
+                                                    if r["lift_vs_global"]}),
+            "drift_lift_spearman": None if rho is None else {"rho": float(rho.statistic), "p": float(rho.pvalue)},
+            "update_seconds_mean": float(np.mean([r["seconds"] for r in rows.values()])) if rows else None,
+            "update_peak_rss_mib_max": max((r["peak_rss_mib"] for r in rows.values()), default=None)}
+
+
+def _lift(scores: dict[str, float], reference: dict[str, float] | None) -> dict[str, float]:
+    return {m: scores[m] - reference[m] for m in evaluate.METRICS} if reference else {}
 
 
 # ---- phase E --------------------------------------------------------------------
@@ -319,8 +384,11 @@ async def _open_services(study: Study, stack: AsyncExitStack):
 
 
 PHASE_RUNNERS: dict[str, Callable] = {"data": phase_data, "baseline": phase_baseline, "global": phase_global,
-                                      "persona": phase_persona}
-NEEDS_MODEL = frozenset({"baseline", "global"})
+                                      "users": phase_users, "persona": phase_persona}
+NEEDS_MODEL = frozenset({"baseline", "global", "users"})
+# phase -> the phases whose outputs it reads
+REQUIRES = {"baseline": ("data",), "global": ("data", "baseline"), "users": ("data", "baseline", "global"),
+            "persona": ("data",)}
 
 
 async def run_study(config: StudyConfig, folder: Path, common: CommonSettings, phases: tuple[str, ...] = PHASES,
@@ -337,10 +405,9 @@ async def run_study(config: StudyConfig, folder: Path, common: CommonSettings, p
             if study.done(phase):
                 summaries[phase] = json.loads(study.path(phase, DONE).read_text())
                 continue
-            if phase != "data" and not study.done("data"):
-                raise StudyDataError(f"phase {phase} needs phase data first")
-            if phase == "global" and not study.done("baseline"):
-                raise StudyDataError("phase global needs phase baseline first (its deltas are against it)")
+            missing = [p for p in REQUIRES.get(phase, ()) if not study.done(p)]
+            if missing:
+                raise StudyDataError(f"phase {phase} needs phase(s) {', '.join(missing)} first")
             study.console.print(f"[bold]phase {phase}[/]")
             if phase in NEEDS_MODEL and study.services is None:
                 study.services = await _open_services(study, stack)

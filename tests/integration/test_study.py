@@ -8,7 +8,7 @@ import json
 import pytest
 
 from attune.orchestrator.cli import main
-from attune.orchestrator.study.config import AdapterArm, DataConfig, SplitConfig, StudyConfig
+from attune.orchestrator.study.config import AdapterArm, DataConfig, SplitConfig, StudyConfig, UserAdapters
 from attune.orchestrator.study.evaluate import METRICS
 from attune.orchestrator.study.examples import examples_for
 from attune.orchestrator.study.pipeline import Study, run_study
@@ -22,7 +22,8 @@ def tiny_config() -> StudyConfig:
         name="tiny", data=DataConfig(users=4, sessions=10), split=SplitConfig(online=4, held_out_users=0.25),
         clusters=2, eval_replies_per_user=2, eval_rows=2,
         global_adapters=[AdapterArm(kind="lora", max_steps=4, params=ARM_PARAMS),
-                         AdapterArm(kind="prefix", max_steps=4, params=ARM_PARAMS)])
+                         AdapterArm(kind="prefix", max_steps=4, params=ARM_PARAMS)],
+        user_adapters=UserAdapters(kind="lora", start="global", epochs=1, batch_size=2, users=2))
 
 
 async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monkeypatch):
@@ -31,7 +32,7 @@ async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monk
     monkeypatch.setenv("ATTUNE_TRAINER_JOB_THREADS", "1")
     folder, common = tmp_path / "study", CommonSettings(data_dir=data_dir)
     summaries = await run_study(tiny_config(), folder, common)
-    assert list(summaries) == ["data", "baseline", "global", "persona"]
+    assert list(summaries) == ["data", "baseline", "global", "users", "persona"]
 
     data = summaries["data"]
     assert data["users"] == 4 and data["held_out"] == 1
@@ -59,6 +60,16 @@ async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monk
         per_user = json.loads((folder / "c_global" / kind / "per_user.json").read_text())
         for user, delta in deltas.items():  # the deltas are computed from the two score files, per user
             assert delta["rouge_l"] == pytest.approx(per_user[user]["rouge_l"] - base[user]["rouge_l"])
+    users = summaries["users"]
+    assert users["users"] == 2 and users["helped_vs_global"] + users["hurt_vs_global"] <= 2
+    per_user = json.loads((folder / "d_users" / "per_user.json").read_text())
+    for user, row in per_user.items():
+        training = json.loads((tmp_path / "adapters" / f"tiny-lora-user-{user}" / "training.json").read_text())
+        assert training["init_adapter"].endswith("tiny-lora-global") and training["scope_id"] == user
+        assert row["delta_norm"] == training["delta_norm"] > 0, "the update moved the global adapter"
+        assert row["lift_vs_global"]["rouge_l"] == pytest.approx(row["scores"]["rouge_l"] - json.loads(
+            (folder / "c_global" / "lora" / "per_user.json").read_text())[user]["rouge_l"])
+        assert row["seconds"] > 0 and row["peak_rss_mib"] > 0
     assert summaries["persona"]["queries"] > 0 and 0 <= summaries["persona"]["accuracy_at_1"] <= 1
 
     # Resume: a finished phase is not run again; a phase re-run keeps the replies it had.

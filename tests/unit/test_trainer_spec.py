@@ -87,6 +87,8 @@ async def test_adapter_kinds_check_their_rows_and_eval_file(core, tmp_path, kind
     with pytest.raises(InvalidArgument, match="line 1: messages.0.role") as err:
         await core.submit_job(spec(data_file(tmp_path, {**SFT_ROW, "messages": [{"role": "robot", "content": "x"}]}),
                                    kind=kind))
+    with pytest.raises(InvalidArgument, match="init_adapter /no/adapter is not an adapter folder") as err:
+        await core.submit_job(spec(rows, kind=kind, params_json=json.dumps({"init_adapter": "/no/adapter"})))
     with pytest.raises(InvalidArgument, match="eval_data /no/val.jsonl is not a file") as err:
         await core.submit_job(spec(rows, kind=kind, params_json=json.dumps({"eval_data": "/no/val.jsonl"})))
     assert err.value.field == "params_json"

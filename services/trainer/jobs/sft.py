@@ -10,8 +10,10 @@ adapter answers up to ``eval_rows`` of them greedily and is scored by ROUGE-L
 F1 against the completions; the best-scoring weights are kept and training
 stops after ``patience`` evaluations without a gain (early stopping). The
 adapter folder gets ``training.json``: steps run, losses, the evaluations, the
-best score and the L2 norm of the trained weights (the change from the base:
-LoRA's B starts at zero, so its norm is the update's size).
+best score, the tokens trained on, the L2 norm of the trained weights and of
+their change during the job (``delta_norm``: with ``init_adapter``, how far a
+per-user update moved the global adapter). ``token_budget`` stops a job once
+that many tokens have been trained on (micro-updates under a budget).
 
 The loop is a plain PyTorch one over ``get_peft_model``: on this CPU TRL's
 SFTTrainer spent about a minute per step in its chunked log-probability
@@ -23,7 +25,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import resource
 import shutil
+import time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -46,6 +50,10 @@ class SftParams(BaseModel):
     eval_rows: int = Field(16, ge=1, le=10_000)
     eval_max_tokens: int = Field(48, ge=1, le=1024)
     patience: int = Field(2, ge=1)
+    # An adapter folder to start from (a per-user update of the global adapter); its kind must match the job's.
+    init_adapter: str = ""
+    # Stop once this many tokens (prompt and reply) have been trained on; 0: no budget.
+    token_budget: int = Field(0, ge=0)
 
 
 class ChatMessage(BaseModel):
@@ -87,7 +95,9 @@ def check_data(path: Path) -> int:
 
 
 def check_params(params: SftParams) -> None:
-    """An eval file that is named must exist and parse (checked at submit, not after training)."""
+    """Named files must exist and parse (checked at submit, not after training)."""
+    if params.init_adapter and not (Path(params.init_adapter) / "adapter_config.json").is_file():
+        raise ValueError(f"init_adapter {params.init_adapter} is not an adapter folder (no adapter_config.json)")
     if params.eval_data:
         path = Path(params.eval_data)
         if not path.is_file():
@@ -155,6 +165,25 @@ def generate(model, tokenizer, rows: list[Row], max_tokens: int, batch_size: int
     return [r.strip() for r in replies]
 
 
+def start_model(base, peft_config, init_adapter: str):
+    """The base with a fresh adapter, or with ``init_adapter`` loaded trainable (which must be of the same kind)."""
+    from peft import PeftModel, get_peft_model
+
+    if not init_adapter:
+        return get_peft_model(base, peft_config)
+    model = PeftModel.from_pretrained(base, init_adapter, is_trainable=True)
+    if model.peft_config["default"].peft_type != peft_config.peft_type:
+        raise ValueError(f"init_adapter {init_adapter} is {model.peft_config['default'].peft_type}, "
+                         f"this job trains {peft_config.peft_type}")
+    return model
+
+
+def delta_norm(model, start: dict) -> float:
+    """L2 norm of the change of the trainable weights during this job (the size of the update)."""
+    return math.sqrt(sum(float((p.detach() - start[n]).pow(2).sum()) for n, p in model.named_parameters()
+                         if n in start))
+
+
 def trained_norm(model) -> float:
     """L2 norm of the adapter's trainable weights."""
     return math.sqrt(sum(float(p.detach().pow(2).sum()) for p in model.parameters() if p.requires_grad))
@@ -164,28 +193,33 @@ def train_adapter(spec: trainer_pb2.TrainJobSpec, params: SftParams, peft_config
                   data_dir: Path, progress) -> dict:
     """Train ``peft_config`` on the spec's rows; keep the best evaluated weights; save into ``out``."""
     import torch
-    from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from attune.services.model.weights import resolve_model_dir
 
+    began = time.perf_counter()
     torch.manual_seed(spec.seed)
     folder, _ = resolve_model_dir(spec.base_model, data_dir, "float32")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), peft_config)
+    model = start_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), peft_config,
+                        params.init_adapter)
+    start = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     examples = [encode(tokenizer, row, params.max_length) for row in load_rows(Path(spec.data_path))]
     held_out = load_rows(Path(params.eval_data))[:params.eval_rows] if params.eval_data else []
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                   lr=spec.learning_rate or default_lr)
     order, rng = [], random.Random(spec.seed)
-    losses, evaluations, best, best_state, stale = [], [], -1.0, None, 0
+    losses, evaluations, best, best_state, stale, tokens = [], [], -1.0, None, 0, 0
     model.train()
     for step in range(1, spec.max_steps + 1):
+        if params.token_budget and tokens >= params.token_budget:
+            break
         if len(order) < params.batch_size:  # a new epoch, shuffled
             order += rng.sample(range(len(examples)), len(examples))
         batch, order = [examples[i] for i in order[:params.batch_size]], order[params.batch_size:]
+        tokens += sum(len(ids) for ids, _ in batch)
         loss = model(**collate(batch, tokenizer.pad_token_id)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -211,7 +245,10 @@ def train_adapter(spec: trainer_pb2.TrainJobSpec, params: SftParams, peft_config
                     param.copy_(best_state[name])
     summary = {"kind": spec.kind, "scope": spec.scope or "global", "scope_id": spec.scope_id, "steps": len(losses),
                "losses": losses, "evaluations": evaluations, "best_rouge_l": round(best, 4) if held_out else None,
-               "examples": len(examples), "trained_norm": round(trained_norm(model), 6)}
+               "examples": len(examples), "tokens": tokens, "init_adapter": params.init_adapter,
+               "trained_norm": round(trained_norm(model), 6), "delta_norm": round(delta_norm(model, start), 6),
+               "seconds": round(time.perf_counter() - began, 2),
+               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     save_adapter(model, out, summary)
     return summary
 
