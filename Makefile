@@ -67,6 +67,7 @@ bench: install
 	$(VENV_PY) bench/bench_uservec.py
 	$(VENV_PY) bench/bench_sessions.py
 	$(VENV_PY) bench/bench_report.py
+	$(VENV_PY) bench/bench_study.py --whole
 
 # Re-lock constraints.txt from the current environment after changing dependencies.
 lock: install

@@ -305,7 +305,7 @@ def cmd_study(args, common: CommonSettings) -> int:
     from attune.orchestrator.study.pipeline import run_study
     from attune.services.common.logging import setup_logging
 
-    setup_logging("attune-study", "info")  # the cleaning counts and phase events; not every model call
+    setup_logging("attune-study", "info", json=False)  # the cleaning counts and phase events, not every call
     try:
         config = load_config(args.config)
         phases = tuple(args.phases.split(",")) if args.phases else STUDY_PHASES

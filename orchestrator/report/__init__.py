@@ -18,7 +18,7 @@ from attune.orchestrator.benchmark.summary import SUMMARY
 from attune.orchestrator.report import sections
 from attune.orchestrator.report.analysis import analyze
 from attune.orchestrator.report.collect import ReportError, read_reference, read_run
-from attune.orchestrator.report.render import Figure, to_html, to_markdown
+from attune.orchestrator.report.render import to_html, write_markdown
 from attune.orchestrator.report.stats import RESAMPLES
 
 __all__ = ["ReportError", "write_report"]
@@ -42,10 +42,7 @@ def write_report(run_dirs: list[Path], out_dir: Path | None = None, reference: P
                *sections.breakdowns(first)]
     out_dir = Path(out_dir or run_dirs[0])
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown, html = out_dir / "report.md", out_dir / "report.html"
-    for figure in (b for b in blocks if isinstance(b, Figure)):
-        (out_dir / figure.filename).parent.mkdir(exist_ok=True)
-        (out_dir / figure.filename).write_bytes(figure.png)
-    markdown.write_text(to_markdown(blocks))
+    markdown = write_markdown(blocks, out_dir / "report.md")
+    html = out_dir / "report.html"
     html.write_text(to_html(blocks, f"Benchmark report: {first.run.folder}"))
     return markdown, html

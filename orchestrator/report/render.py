@@ -11,6 +11,7 @@ import base64
 import re
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,15 @@ def to_markdown(blocks: list[Block]) -> str:
         else:
             out.append(f"![{_md_cell(block.title)}]({block.filename})")
     return "\n\n".join(out) + "\n"
+
+
+def write_markdown(blocks: list[Block], path: Path) -> Path:
+    """``path`` with the blocks as Markdown and each figure as a PNG file under ``plots/`` beside it."""
+    for figure in (b for b in blocks if isinstance(b, Figure)):
+        (path.parent / figure.filename).parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / figure.filename).write_bytes(figure.png)
+    path.write_text(to_markdown(blocks))
+    return path
 
 
 def _md_cell(text: str) -> str:

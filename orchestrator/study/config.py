@@ -82,6 +82,10 @@ class StudyConfig(Strict):
     @model_validator(mode="after")
     def _global_to_start_from(self):
         kinds = {arm.kind for arm in self.global_adapters}
+        if self.user_adapters.start == "global" and self.user_adapters.kind == "prefix":
+            raise ValueError("user_adapters: a prefix adapter cannot start from the global one (PEFT saves a "
+                             "trained prefix in its projected form, not the weights that were trained); use start: "
+                             "base")
         if self.user_adapters.start == "global" and self.user_adapters.kind not in kinds:
             raise ValueError(f"user_adapters start from the global {self.user_adapters.kind} adapter, which "
                              f"global_adapters does not train")

@@ -15,9 +15,11 @@ resumes at the phase it was in; replies already generated are kept too):
   fresh one) on that user's online slice under a token budget, scored on that
   user's test replies; the size of the update against the lift it brought;
 - ``persona`` (E): each test dialogue's first user message ranked against
-  per-user embedding centroids of the train split.
-
-The statistical analysis and REPORT.md (F) are the next step (docs/study.md).
+  per-user embedding centroids of the train split;
+- ``analysis`` (F): every arm against the baseline over users (analysis.py),
+  plots, a recommendation by an explicit rule, REPORT.md, REPRODUCIBILITY.md,
+  and a row per arm in the study's experiments.csv. It runs again whenever asked
+  for (it is cheap), so the report follows the phases done so far.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from attune.services.common.settings import CommonSettings
 log = get_logger(__name__)
 
 FOLDERS = {"data": "a_data", "baseline": "b_baseline", "global": "c_global", "users": "d_users",
-           "persona": "e_persona"}
+           "persona": "e_persona", "analysis": "f_analysis"}
 DONE = "done.json"
 TRAIN_TIMEOUT_S = 6 * 3600
 
@@ -383,12 +385,20 @@ async def _open_services(study: Study, stack: AsyncExitStack):
     return services
 
 
+def phase_analysis(study: Study) -> dict:
+    from attune.orchestrator.study.analysis import phase_analysis as analyse
+
+    summaries = {p: json.loads(study.path(p, DONE).read_text()) for p in PHASES if study.done(p)}
+    return analyse(study.folder, summaries, study.held_out())
+
+
 PHASE_RUNNERS: dict[str, Callable] = {"data": phase_data, "baseline": phase_baseline, "global": phase_global,
-                                      "users": phase_users, "persona": phase_persona}
+                                      "users": phase_users, "persona": phase_persona, "analysis": phase_analysis}
 NEEDS_MODEL = frozenset({"baseline", "global", "users"})
 # phase -> the phases whose outputs it reads
 REQUIRES = {"baseline": ("data",), "global": ("data", "baseline"), "users": ("data", "baseline", "global"),
-            "persona": ("data",)}
+            "persona": ("data",), "analysis": ("data", "baseline")}
+ALWAYS_RUN = frozenset({"analysis"})
 
 
 async def run_study(config: StudyConfig, folder: Path, common: CommonSettings, phases: tuple[str, ...] = PHASES,
@@ -402,7 +412,7 @@ async def run_study(config: StudyConfig, folder: Path, common: CommonSettings, p
     summaries = {}
     async with AsyncExitStack() as stack:
         for phase in [p for p in PHASES if p in phases]:
-            if study.done(phase):
+            if study.done(phase) and phase not in ALWAYS_RUN:
                 summaries[phase] = json.loads(study.path(phase, DONE).read_text())
                 continue
             missing = [p for p in REQUIRES.get(phase, ()) if not study.done(p)]

@@ -32,7 +32,9 @@ async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monk
     monkeypatch.setenv("ATTUNE_TRAINER_JOB_THREADS", "1")
     folder, common = tmp_path / "study", CommonSettings(data_dir=data_dir)
     summaries = await run_study(tiny_config(), folder, common)
-    assert list(summaries) == ["data", "baseline", "global", "users", "persona"]
+    assert list(summaries) == ["data", "baseline", "global", "users", "persona", "analysis"]
+    report = (folder / "f_analysis" / "REPORT.md").read_text()
+    assert summaries["analysis"]["recommendation"] in report and "## Against the baseline" in report
 
     data = summaries["data"]
     assert data["users"] == 4 and data["held_out"] == 1

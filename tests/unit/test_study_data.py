@@ -146,3 +146,18 @@ def test_persona_scores_by_hand():
     assert result["accuracy_at_1"] == pytest.approx(2 / 3) and result["accuracy_at_5"] == 1.0
     assert result["confusion"] == [[1, 0, 0], [0, 0, 1], [0, 0, 1]]
     assert result["hardest_pairs"] == [{"user": "b", "taken_for": "c", "times": 1}]
+
+
+def test_a_study_config_that_cannot_run_is_refused_before_any_phase(tmp_path):
+    from attune.orchestrator.study.config import load_config
+
+    path = tmp_path / "study.yaml"
+    path.write_text("name: s\nuser_adapters: {kind: prefix, start: global}\n")
+    with pytest.raises(StudyDataError, match="use start: base"):
+        load_config(path)
+    path.write_text("name: s\nglobal_adapters: [{kind: prefix}]\n")
+    with pytest.raises(StudyDataError, match="global lora adapter, which global_adapters does not train"):
+        load_config(path)
+    path.write_text("name: ../up\n")
+    with pytest.raises(StudyDataError, match="name"):
+        load_config(path)
