@@ -61,6 +61,10 @@ class Study:
         self.config, self.folder, self.common = config, folder, common
         self.console = console or Console(stderr=True)
         self.services = None
+        self._users: list[User] | None = None
+        self._splits: dict[str, splits.UserSplit] | None = None
+        self._embedder = None
+        self._usual: dict[str, float] | None = None
 
     def path(self, phase: str, *parts: str) -> Path:
         return self.folder.joinpath(FOLDERS[phase], *parts)
@@ -71,14 +75,35 @@ class Study:
     def finish(self, phase: str, summary: dict) -> None:
         atomic_write_json(self.path(phase, DONE), summary)
 
-    # ---- what phase A left ----------------------------------------------------
+    # ---- what phase A left (read once per run) ---------------------------------
 
     def users(self) -> list[User]:
-        return load_folder(self.path("data", "corpus"))
+        if self._users is None:
+            self._users = load_folder(self.path("data", "corpus"))
+        return self._users
 
     def splits(self) -> dict[str, splits.UserSplit]:
-        raw = json.loads(self.path("data", "splits.json").read_text())
-        return {user: splits.UserSplit(**parts) for user, parts in raw.items()}
+        if self._splits is None:
+            raw = json.loads(self.path("data", "splits.json").read_text())
+            self._splits = {user: splits.UserSplit(**parts) for user, parts in raw.items()}
+        return self._splits
+
+    def usual_lengths(self) -> dict[str, float]:
+        """Each user's mean words per assistant reply in train: the target of the verbosity error."""
+        if self._usual is None:
+            lengths: dict[str, list[int]] = {}
+            for example in examples_for(self.users(), {u: s.train for u, s in self.splits().items()},
+                                        self.baseline()):
+                lengths.setdefault(example.user_id, []).append(evaluate.word_count(example.reference))
+            self._usual = {user: float(np.mean(values)) for user, values in lengths.items()}
+        return self._usual
+
+    def embedder(self):
+        from attune.services.common.embeddings import Embedder
+
+        if self._embedder is None:
+            self._embedder = Embedder()
+        return self._embedder
 
     def held_out(self) -> list[str]:
         return json.loads(self.path("data", "held_out.json").read_text())
@@ -152,21 +177,14 @@ def test_examples(study: Study) -> list[Example]:
                         study.config.eval_replies_per_user)
 
 
-def usual_lengths(study: Study) -> dict[str, float]:
-    """Each user's mean words per assistant reply in train: the target of the verbosity error."""
-    train = examples_for(study.users(), {u: s.train for u, s in study.splits().items()}, study.baseline())
-    lengths: dict[str, list[int]] = {}
-    for example in train:
-        lengths.setdefault(example.user_id, []).append(evaluate.word_count(example.reference))
-    return {user: float(np.mean(values)) for user, values in lengths.items()}
-
-
 async def generate_replies(study: Study, examples: list[Example], adapter: str, path: Path, label: str) -> list[dict]:
     """Replies to every example (greedy, the baseline's settings), appended to ``path`` as they come, so a
     resumed phase asks only for the missing ones."""
     from attune.services.model.client import chat_request
 
     done = {row["key"]: row for row in _read_jsonl(path)}
+    if path.exists():  # drop a torn last line before appending after it
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values()))
     todo = [e for e in examples if e.key not in done]
     baseline, gate = study.baseline(), asyncio.Semaphore(study.config.concurrency)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,9 +228,7 @@ def _progress(console: Console) -> Progress:
 
 def score(study: Study, replies: list[dict], folder: Path) -> dict:
     """Scores per reply, per user and macro, written under ``folder``; returns the macro scores."""
-    from attune.services.common.embeddings import Embedder
-
-    scored = evaluate.score_replies(replies, usual_lengths(study), Embedder())
+    scored = evaluate.score_replies(replies, study.usual_lengths(), study.embedder())
     users = evaluate.per_user(scored)
     atomic_write_text(folder / "scored.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scored))
     atomic_write_json(folder / "per_user.json", users)
@@ -339,10 +355,7 @@ def _lift(scores: dict[str, float], reference: dict[str, float] | None) -> dict[
 # ---- phase E --------------------------------------------------------------------
 
 def phase_persona(study: Study) -> dict:
-    from attune.services.common.embeddings import Embedder
-
-    users, user_splits = study.users(), study.splits()
-    embedder = Embedder()
+    users, user_splits, embedder = study.users(), study.splits(), study.embedder()
     ids = [u.user_id for u in users]
     centroids = []
     queries: list[tuple[str, str]] = []
