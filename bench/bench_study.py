@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from attune.orchestrator.study.examples import examples_for, load_baseline, write_rows  # noqa: E402
 from attune.orchestrator.study.generate import generate_corpus  # noqa: E402
+from attune.services.trainer.core import job_env  # noqa: E402
 
 DATA_DIR = ROOT / ".attune"
 
@@ -41,7 +42,7 @@ def train(rows: Path, out: Path, steps: int) -> dict:
                                 "paramsJson": json.dumps({"batch_size": 4})}))
     subprocess.run([sys.executable, "-m", "attune.services.trainer.jobs.run", "--spec", str(spec), "--out", str(out),
                     "--data-dir", str(DATA_DIR)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={"HF_HUB_OFFLINE": "1", **os.environ})
+                   env=job_env())
     return json.loads((out / "training.json").read_text())
 
 

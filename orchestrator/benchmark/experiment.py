@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from attune.orchestrator.benchmark.simulator import SimulatorSettings
 from attune.orchestrator.methods import METHODS, MethodSettings
+from attune.services.common.validation import validation_problems
 
 
 class ExperimentError(ValueError):
@@ -114,9 +115,7 @@ def parse_experiment(data: dict, origin: str = "experiment") -> Experiment:
     try:
         return Experiment.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'experiment'}: {e['msg']}"
-                             for e in err.errors())
-        raise ExperimentError(f"{origin}: {problems}") from None
+        raise ExperimentError(f"{origin}: {validation_problems(err, 'experiment')}") from None
 
 
 def load_experiment(path: str | Path, overrides: dict | None = None) -> Experiment:

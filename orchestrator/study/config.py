@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from attune.orchestrator.study.data import StudyDataError
+from attune.services.common.validation import validation_problems
 
 
 class Strict(BaseModel):
@@ -102,5 +103,4 @@ def load_config(path: str | Path, overrides: dict | None = None) -> StudyConfig:
     except yaml.YAMLError as err:
         raise StudyDataError(f"{path}: not valid YAML: {err}") from None
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in err.errors())
-        raise StudyDataError(f"{path}: {problems}") from None
+        raise StudyDataError(f"{path}: {validation_problems(err, 'config')}") from None

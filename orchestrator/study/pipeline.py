@@ -37,6 +37,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from attune.orchestrator.report.collect import lines
 from attune.orchestrator.study import PHASES, evaluate, features, splits
 from attune.orchestrator.study.config import AdapterArm, StudyConfig
 from attune.orchestrator.study.data import StudyDataError, User, load_folder, load_hub, write_folder
@@ -182,7 +183,7 @@ async def generate_replies(study: Study, examples: list[Example], adapter: str, 
     resumed phase asks only for the missing ones."""
     from attune.services.model.client import chat_request
 
-    done = {row["key"]: row for row in _read_jsonl(path)}
+    done = {row["key"]: row for _, _, row in lines(path)}  # a torn last line (a kill mid-write) is skipped
     if path.exists():  # drop a torn last line before appending after it
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values()))
     todo = [e for e in examples if e.key not in done]
@@ -206,19 +207,6 @@ async def generate_replies(study: Study, examples: list[Example], adapter: str, 
 
         await asyncio.gather(*(one(e) for e in todo))
     return [done[e.key] for e in examples]
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    """Rows of a JSONL file written line by line; a torn last line (a kill mid-write) is dropped."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            break
-    return rows
 
 
 def _progress(console: Console) -> Progress:
@@ -312,8 +300,8 @@ async def phase_users(study: Study) -> dict:
     if settings.start == "global":
         init = str(study.services.trainer.adapter_dir / adapter_name(study, arm, "global"))
     base_scores = json.loads(study.path("baseline", "per_user.json").read_text())
-    global_scores = (json.loads(study.path("global", settings.kind, "per_user.json").read_text())
-                     if study.path("global", settings.kind, "per_user.json").exists() else {})
+    global_file = study.path("global", settings.kind, "per_user.json")
+    global_scores = json.loads(global_file.read_text()) if global_file.exists() else {}
     rows = {}
     for user in users:
         examples = examples_for([user], {user.user_id: user_splits[user.user_id].online}, baseline)

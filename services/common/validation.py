@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from attune.services.common.errors import InvalidArgument
 
 MAX_ID_CHARS = 256
@@ -16,3 +18,8 @@ def check_id(field: str, value: str, max_chars: int = MAX_ID_CHARS) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InvalidArgument(field, "must not contain control characters")
     return value
+
+
+def validation_problems(err: ValidationError, root: str) -> str:
+    """Every failing field of a pydantic error as ``dotted.path: reason``, joined by "; " (``root`` for the whole)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or root}: {e['msg']}" for e in err.errors())

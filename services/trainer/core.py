@@ -241,7 +241,7 @@ class TrainerService:
         with open(run_dir / "job.log", "ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
                 *self.command(spec_file, staging), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=log_file, start_new_session=True, env=_job_env())
+                stdout=asyncio.subprocess.PIPE, stderr=log_file, start_new_session=True, env=job_env())
         log.info("job_started", job_id=job.job_id, pid=proc.pid, log=str(run_dir / "job.log"))
         return proc
 
@@ -327,7 +327,7 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _job_env() -> dict[str, str]:
+def job_env() -> dict[str, str]:
     """The trainer's environment, with the Hugging Face libraries kept offline (models and data are local)."""
     return {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **os.environ}
 

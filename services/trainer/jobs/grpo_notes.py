@@ -11,14 +11,14 @@ notes, and stay short. Only the LoRA adapter is saved.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from attune.services.trainer.jobs import files
 from attune.services.trainer.notes import NOTE_MAX_TOKENS, clean_note, note_reward, note_update_messages
 from attune.v1 import trainer_pb2
 
@@ -55,23 +55,7 @@ class Row(BaseModel):
 
 
 def load_rows(path: Path) -> list[Row]:
-    """The rows of a JSONL file; ValueError names the first bad line."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(Row.model_validate(json.loads(line)))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"line {number} is not JSON: {err.msg}") from None
-            except ValidationError as err:
-                first = err.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "row"
-                raise ValueError(f"line {number}: {where}: {first['msg']}") from None
-    if not rows:
-        raise ValueError("has no rows")
-    return rows
+    return files.load_rows(path, Row)
 
 
 def check_data(path: Path) -> int:
@@ -140,9 +124,4 @@ def grpo_config(spec: trainer_pb2.TrainJobSpec, params: Params, work: Path):
 
 def save_adapter(model, out: Path) -> None:
     """Save only the LoRA weights and config (no base weights, no model card)."""
-    model.save_pretrained(out)
-    for path in out.iterdir():
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.name not in ADAPTER_FILES:
-            path.unlink()
+    files.save_adapter(model, out, ADAPTER_FILES)

@@ -26,12 +26,12 @@ import json
 import math
 import random
 import resource
-import shutil
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from attune.services.trainer.jobs import files
 from attune.v1 import trainer_pb2
 
 # Files of a saved adapter: PEFT's two and the training summary; PEFT's model card is dropped.
@@ -71,23 +71,7 @@ class Row(BaseModel):
 
 
 def load_rows(path: Path) -> list[Row]:
-    """The rows of a JSONL file; ValueError names the first bad line."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(Row.model_validate(json.loads(line)))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"line {number} is not JSON: {err.msg}") from None
-            except ValidationError as err:
-                first = err.errors()[0]
-                raise ValueError(f"line {number}: {'.'.join(str(p) for p in first['loc']) or 'row'}: "
-                                 f"{first['msg']}") from None
-    if not rows:
-        raise ValueError("has no rows")
-    return rows
+    return files.load_rows(path, Row)
 
 
 def check_data(path: Path) -> int:
@@ -255,10 +239,5 @@ def train_adapter(spec: trainer_pb2.TrainJobSpec, params: SftParams, peft_config
 
 def save_adapter(model, out: Path, summary: dict) -> None:
     """Save only the adapter weights and config, and the training summary."""
-    model.save_pretrained(out)
+    files.save_adapter(model, out, ADAPTER_FILES)
     (out / "training.json").write_text(json.dumps(summary, indent=1))
-    for path in out.iterdir():
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.name not in ADAPTER_FILES:
-            path.unlink()
