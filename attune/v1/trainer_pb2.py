@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ttune/v1/trainer.proto\x12\tattune.v1\"\xc7\x01\n\x0cTrainJobSpec\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x10\n\x08scope_id\x18\x03 \x01(\t\x12\x12\n\nbase_model\x18\x04 \x01(\t\x12\x11\n\tdata_path\x18\x05 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x06 \x01(\t\x12\x11\n\tmax_steps\x18\x07 \x01(\x05\x12\x15\n\rlearning_rate\x18\x08 \x01(\x02\x12\x0c\n\x04seed\x18\t \x01(\x03\x12\x13\n\x0bparams_json\x18\n \x01(\t\"\x91\x01\n\x08TrainJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.attune.v1.TrainJobSpec\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\x05\x12\x0c\n\x04loss\x18\x05 \x01(\x02\x12\x14\n\x0c\x61\x64\x61pter_path\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x11\n\x0fListJobsRequest\"5\n\x10ListJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\x13.attune.v1.TrainJob2\xc2\x02\n\x0eTrainerService\x12\x39\n\tSubmitJob\x12\x17.attune.v1.TrainJobSpec\x1a\x13.attune.v1.TrainJob\x12\x37\n\x06GetJob\x12\x18.attune.v1.GetJobRequest\x1a\x13.attune.v1.TrainJob\x12\x43\n\x08ListJobs\x12\x1a.attune.v1.ListJobsRequest\x1a\x1b.attune.v1.ListJobsResponse\x12:\n\tCancelJob\x12\x18.attune.v1.GetJobRequest\x1a\x13.attune.v1.TrainJob\x12;\n\x08WatchJob\x12\x18.attune.v1.GetJobRequest\x1a\x13.attune.v1.TrainJob0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ttune/v1/trainer.proto\x12\tattune.v1\"\xc7\x01\n\x0cTrainJobSpec\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x10\n\x08scope_id\x18\x03 \x01(\t\x12\x12\n\nbase_model\x18\x04 \x01(\t\x12\x11\n\tdata_path\x18\x05 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x06 \x01(\t\x12\x11\n\tmax_steps\x18\x07 \x01(\x05\x12\x15\n\rlearning_rate\x18\x08 \x01(\x02\x12\x0c\n\x04seed\x18\t \x01(\x03\x12\x13\n\x0bparams_json\x18\n \x01(\t\"\xa1\x01\n\x08TrainJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.attune.v1.TrainJobSpec\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\x05\x12\x0c\n\x04loss\x18\x05 \x01(\x02\x12\x14\n\x0c\x61\x64\x61pter_path\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x0e\n\x06tokens\x18\x08 \x01(\x03\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x11\n\x0fListJobsRequest\"5\n\x10ListJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\x13.attune.v1.TrainJob2\xc2\x02\n\x0eTrainerService\x12\x39\n\tSubmitJob\x12\x17.attune.v1.TrainJobSpec\x1a\x13.attune.v1.TrainJob\x12\x37\n\x06GetJob\x12\x18.attune.v1.GetJobRequest\x1a\x13.attune.v1.TrainJob\x12\x43\n\x08ListJobs\x12\x1a.attune.v1.ListJobsRequest\x1a\x1b.attune.v1.ListJobsResponse\x12:\n\tCancelJob\x12\x18.attune.v1.GetJobRequest\x1a\x13.attune.v1.TrainJob\x12;\n\x08WatchJob\x12\x18.attune.v1.GetJobRequest\x1a\x13.attune.v1.TrainJob0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRAINJOBSPEC']._serialized_start=39
   _globals['_TRAINJOBSPEC']._serialized_end=238
   _globals['_TRAINJOB']._serialized_start=241
-  _globals['_TRAINJOB']._serialized_end=386
-  _globals['_GETJOBREQUEST']._serialized_start=388
-  _globals['_GETJOBREQUEST']._serialized_end=419
-  _globals['_LISTJOBSREQUEST']._serialized_start=421
-  _globals['_LISTJOBSREQUEST']._serialized_end=438
-  _globals['_LISTJOBSRESPONSE']._serialized_start=440
-  _globals['_LISTJOBSRESPONSE']._serialized_end=493
-  _globals['_TRAINERSERVICE']._serialized_start=496
-  _globals['_TRAINERSERVICE']._serialized_end=818
+  _globals['_TRAINJOB']._serialized_end=402
+  _globals['_GETJOBREQUEST']._serialized_start=404
+  _globals['_GETJOBREQUEST']._serialized_end=435
+  _globals['_LISTJOBSREQUEST']._serialized_start=437
+  _globals['_LISTJOBSREQUEST']._serialized_end=454
+  _globals['_LISTJOBSRESPONSE']._serialized_start=456
+  _globals['_LISTJOBSRESPONSE']._serialized_end=509
+  _globals['_TRAINERSERVICE']._serialized_start=512
+  _globals['_TRAINERSERVICE']._serialized_end=834
 # @@protoc_insertion_point(module_scope)

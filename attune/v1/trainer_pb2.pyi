@@ -31,7 +31,7 @@ class TrainJobSpec(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., scope: _Optional[str] = ..., scope_id: _Optional[str] = ..., base_model: _Optional[str] = ..., data_path: _Optional[str] = ..., adapter_name: _Optional[str] = ..., max_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., seed: _Optional[int] = ..., params_json: _Optional[str] = ...) -> None: ...
 
 class TrainJob(_message.Message):
-    __slots__ = ("job_id", "spec", "state", "step", "loss", "adapter_path", "error")
+    __slots__ = ("job_id", "spec", "state", "step", "loss", "adapter_path", "error", "tokens")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class TrainJob(_message.Message):
     LOSS_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_PATH_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     spec: TrainJobSpec
     state: str
@@ -46,7 +47,8 @@ class TrainJob(_message.Message):
     loss: float
     adapter_path: str
     error: str
-    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[TrainJobSpec, _Mapping]] = ..., state: _Optional[str] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., adapter_path: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    tokens: int
+    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[TrainJobSpec, _Mapping]] = ..., state: _Optional[str] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., adapter_path: _Optional[str] = ..., error: _Optional[str] = ..., tokens: _Optional[int] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)

@@ -118,6 +118,12 @@ def agent_tokens(record, judgment):
     return float(role_tokens(record, AGENT_ROLES))
 
 
+@metric("training_tokens", "training\ntokens", "{:,.0f}",
+        "sessions.jsonl: tokens of training (lora_user's adapter after the session)")
+def training_tokens(record, judgment):
+    return float(role_tokens(record, ("training",)))
+
+
 @metric("simulator_tokens", "simulator\ntokens", "{:,.0f}", "sessions.jsonl: tokens of user_simulator")
 def simulator_tokens(record, judgment):
     return float(role_tokens(record, ("user_simulator",)))

@@ -24,6 +24,8 @@ MEMORY_PROMPT = {"vanilla": 0, "contextual": 1024, "reflection": 200, "reflectio
 EXTRACTOR_TOKENS = {"all_memory": 350, "rag": 350, "rag_vector": 350}
 # Note writing or summarizing after each session.
 UPKEEP_TOKENS = {"contextual": 500, "reflection": 600, "reflection_grpo": 600}
+# lora_user retrains its adapter after each session on up to max_rows accepted replies, each one agent prompt.
+TRAINING_METHODS = ("lora_user",)
 JUDGE_CALLS_PER_TURN = 2  # compliance and over-personalization; task and conflict once per session
 JUDGE_COMPLETION = 80
 
@@ -61,6 +63,10 @@ def session_tokens(exp: Experiment, method: str, turns: float) -> dict[str, floa
         tokens["extractor"] = turns * EXTRACTOR_TOKENS[method]
     if method in UPKEEP_TOKENS:
         tokens["memory"] = UPKEEP_TOKENS[method]
+    if method in TRAINING_METHODS:
+        settings = exp.method_settings
+        rows = min(settings.lora_user_max_rows, turns * exp.n_sessions / 2)  # rows grow over the sessions
+        tokens["training"] = settings.lora_user_epochs * rows * (BASE_PROMPT["agent"] + history + reply)
     return tokens
 
 

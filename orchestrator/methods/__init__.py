@@ -1,6 +1,13 @@
 """Personalization methods, registered by name: see base.py for the interface."""
 
-from attune.orchestrator.methods import cards, contextual, reflection, reflection_grpo, vanilla  # noqa: F401  (register)
+from attune.orchestrator.methods import (  # noqa: F401  (register)
+    cards,
+    contextual,
+    lora_user,
+    reflection,
+    reflection_grpo,
+    vanilla,
+)
 from attune.orchestrator.methods.base import (
     METHODS,
     AgentReply,

@@ -57,6 +57,14 @@ class MethodSettings(BaseModel):
     grpo_num_generations: int = Field(4, ge=2)
     grpo_max_completion_tokens: int = Field(64, ge=8)
     grpo_timeout_s: float = Field(1800, gt=0)
+    # lora_user: the per-user adapter retrained after each session on the user's latest accepted replies.
+    lora_user_max_rows: int = Field(16, ge=1, le=1024)
+    lora_user_epochs: int = Field(3, ge=1, le=20)
+    lora_user_batch_size: int = Field(4, ge=1, le=64)
+    # 0: the lora kind's default (1e-3).
+    lora_user_learning_rate: float = Field(0.0, ge=0, le=1)
+    lora_user_token_budget: int = Field(0, ge=0)
+    lora_user_timeout_s: float = Field(1800, gt=0)
 
 
 @dataclass

@@ -41,6 +41,11 @@ def arms(folder: Path) -> dict[str, dict[str, dict[str, float]]]:
     if users.exists():
         out["per-user " + json.loads((folder / "d_users" / "done.json").read_text())["kind"]] = {
             user: row["scores"] for user, row in _load(users).items()}
+    clusters = folder / "d_users" / "clusters" / "per_user.json"
+    if clusters.exists():
+        rows = _load(clusters)
+        out["cluster lora"] = {user: row["cluster_scores"] for user, row in rows.items()}
+        out["cluster+user lora"] = {user: row["scores"] for user, row in rows.items()}
     return out
 
 
@@ -77,18 +82,27 @@ def better(metric: str, comparison: Comparison) -> bool | None:
     return higher != (metric in LOWER_IS_BETTER)
 
 
-def recommendation(tests: dict[str, list[tuple[str, Comparison, float]]]) -> str:
-    """The explicit rule: recommend the arm with the largest ROUGE-L gain among those better than the baseline on
-    ROUGE-L and not worse on verbosity error; otherwise the baseline."""
-    winners = [(c.difference.value, arm) for arm, c, _ in tests["rouge_l"] if better("rouge_l", c)]
+def recommendation(tests: dict[str, list[tuple[str, Comparison, float]]], scores: dict) -> str:
+    """The explicit rule: among the arms better than the baseline on ROUGE-L and not worse on verbosity error,
+    recommend the one with the largest mean ROUGE-L gain over the users every such arm was scored on (arms
+    evaluated on different users are compared on their common users only); otherwise the baseline."""
+    candidates = [arm for arm, c, _ in tests["rouge_l"] if better("rouge_l", c)]
     worse_verbosity = {arm for arm, c, _ in tests["verbosity_error"] if better("verbosity_error", c) is False}
-    winners = [(gain, arm) for gain, arm in winners if arm not in worse_verbosity]
-    if not winners:
+    candidates = [arm for arm in candidates if arm not in worse_verbosity]
+    if not candidates:
         return ("Keep the baseline: no arm is better on ROUGE-L with its interval off 0 and a Holm-corrected "
                 "sign test below 0.05 without being worse on verbosity error.")
-    gain, arm = max(winners)
-    return (f"Serve {arm}: the largest ROUGE-L gain over the baseline (+{gain:.3f} per user on average) among the "
-            f"arms better on ROUGE-L and not worse on verbosity error.")
+    common = set(scores["baseline"]).intersection(*(scores[arm] for arm in candidates))
+    if not common:
+        return (f"Arms better than the baseline ({', '.join(candidates)}) share no user, so none can be "
+                f"recommended over the others; evaluate them on the same users.")
+    gains = sorted(((float(np.mean([scores[arm][u]["rouge_l"] - scores["baseline"][u]["rouge_l"]
+                                    for u in common])), arm) for arm in candidates), reverse=True)
+    (gain, arm), rest = gains[0], gains[1:]
+    runner_up = f"; next: {rest[0][1]} (+{rest[0][0]:.3f})" if rest else ""
+    return (f"Serve {arm}: the largest ROUGE-L gain over the baseline (+{gain:.3f} per user on average, over the "
+            f"{len(common)} users every candidate arm was scored on{runner_up}) among the arms better on ROUGE-L "
+            f"and not worse on verbosity error.")
 
 
 def _png(fig: MplFigure) -> bytes:
@@ -208,7 +222,7 @@ def report_blocks(folder: Path, scores: dict, tests: dict, summaries: dict) -> l
         Heading(f"Adapter study: {folder.name}", 1),
         Text(f"Users: {summaries['data']['users']} ({summaries['data']['held_out']} held out for cold start). "
              f"Cleaning: {json.dumps(summaries['data']['cleaning'])}."),
-        Heading("Recommendation"), Text(recommendation(tests)),
+        Heading("Recommendation"), Text(recommendation(tests, scores)),
         Heading("Macro scores (mean over users)"),
         Table(["arm", "users", *METRICS], [[arm, str(len(users)), *(f"{np.mean([v[m] for v in users.values()]):.3f}"
                                                                      for m in METRICS)]
@@ -230,12 +244,75 @@ def report_blocks(folder: Path, scores: dict, tests: dict, summaries: dict) -> l
                         f"{u['hurt_vs_global']} hurt against the global adapter (ROUGE-L). Drift against lift: "
                         f"{json.dumps(u['drift_lift_spearman'])}. Mean update time {u['update_seconds_mean']:.1f} s, "
                         f"peak memory {u['update_peak_rss_mib_max']} MiB.")]
+        if "clusters" in u:
+            blocks += cluster_blocks(u["clusters"])
     if "persona" in summaries:
-        p = summaries["persona"]
-        blocks += [Heading("Persona prediction"),
-                   Text(f"{p['queries']} test dialogues: accuracy@1 {p['accuracy_at_1']:.0%}, accuracy@5 "
-                        f"{p['accuracy_at_5']:.0%} (MiniLM centroids of each user's train messages).")]
+        blocks += persona_blocks(summaries["persona"])
+    ablations = folder / "f_ablations" / "results.json"
+    if ablations.exists():
+        blocks += ablation_blocks(_load(ablations))
     return blocks
+
+
+def cluster_blocks(c: dict) -> list[Block]:
+    gains = {k: c[k].get("rouge_l") for k in ("macro_cluster_lift_vs_global", "macro_lift_vs_global")}
+    text = (f"{c['clusters']} style clusters over {c['users']} users. Cluster adapter against the global one: "
+            f"{_signed(gains['macro_cluster_lift_vs_global'])} ROUGE-L per user; with each user's tiny delta on "
+            f"top: {_signed(gains['macro_lift_vs_global'])}. The user delta against the cluster adapter alone: "
+            f"{c['helped_by_user_delta']} users helped, {c['hurt_by_user_delta']} hurt. Drift against lift of the "
+            f"user deltas: {json.dumps(c['drift_lift_spearman'])}.")
+    return [Heading("Cluster adapters", 3), Text(text)]
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def persona_blocks(p: dict) -> list[Block]:
+    blocks: list[Block] = [Heading("Persona prediction"),
+                           Text(f"{p['queries']} test dialogues, each first user message ranked against per-user "
+                                f"centroids of the train messages (chance@1 is one over the users). The confusion "
+                                f"plot uses MiniLM.")]
+    by = p.get("by_embedder") or {"minilm": {"accuracy_at_1": p["accuracy_at_1"],
+                                             "accuracy_at_5": p["accuracy_at_5"]}}
+    blocks.append(Table(["embeddings", "accuracy@1", "accuracy@5"],
+                        [[name, f"{v['accuracy_at_1']:.0%}", f"{v['accuracy_at_5']:.0%}"] for name, v in by.items()]))
+    return blocks
+
+
+ABLATION_TITLES = {"lora_targets": "LoRA target modules", "prefix_length": "prefix length (virtual tokens)",
+                   "online_budget": "online budget (examples per user update)"}
+
+
+def ablation_blocks(rows: list[dict]) -> list[Block]:
+    blocks: list[Block] = [Heading("Ablations"), Text(
+        "Each factor's values trained alike and scored on the same users' test replies (macro over those users). "
+        "A single training run per value: read differences smaller than the spread between users as noise.")]
+    for factor, title in ABLATION_TITLES.items():
+        mine = [r for r in rows if r["factor"] == factor]
+        if mine:
+            blocks += [Heading(title, 3), Table(
+                ["value", "users", "steps", "training s", *METRICS],
+                [[r["value"], str(r["users"]), str(r["steps"]), f"{r['seconds']:.1f}",
+                  *(f"{r['macro'][m]:.3f}" for m in METRICS)] for r in mine])]
+    return blocks
+
+
+def ablation_plot(rows: list[dict]) -> Figure | None:
+    factors = [f for f in ABLATION_TITLES if any(r["factor"] == f for r in rows)]
+    if not factors:
+        return None
+    fig = MplFigure(figsize=(4 * len(factors), 3.5))
+    for k, factor in enumerate(factors, start=1):
+        ax = fig.add_subplot(1, len(factors), k)
+        mine = [r for r in rows if r["factor"] == factor]
+        ax.plot(range(len(mine)), [r["macro"]["rouge_l"] for r in mine], marker="o", color="black")
+        ax.set_xticks(range(len(mine)), [r["value"] for r in mine])
+        ax.set_xlabel(ABLATION_TITLES[factor], fontsize="small")
+        ax.set_ylabel("macro ROUGE-L F1")
+    title = "Ablations"
+    fig.suptitle(title)
+    return Figure(title, _png(fig))
 
 
 def reproducibility(folder: Path, config_text: str) -> str:
@@ -258,12 +335,14 @@ def phase_analysis(folder: Path, summaries: dict, held_out: list[str]) -> dict:
     figures = [lift_violins(scores), cold_and_warm(scores, set(held_out)),
                drift_against_lift(_load(folder / "d_users" / "per_user.json"))
                if (folder / "d_users" / "per_user.json").exists() else None,
-               confusion_heatmap(_load(persona_file)) if persona_file.exists() else None]
+               confusion_heatmap(_load(persona_file)) if persona_file.exists() else None,
+               ablation_plot(_load(folder / "f_ablations" / "results.json"))
+               if (folder / "f_ablations" / "results.json").exists() else None]
     blocks += [Heading("Plots"), *[f for f in figures if f is not None]]
     out.mkdir(parents=True, exist_ok=True)
     write_markdown(blocks, out / "REPORT.md")
     (out / "REPRODUCIBILITY.md").write_text(reproducibility(folder, (folder / "config.yaml").read_text()))
     date = datetime.now(UTC).date().isoformat()
     append_registry(folder / "experiments.csv", registry_rows(scores, date, code_state()["commit"]))
-    return {"arms": list(scores), "recommendation": recommendation(tests),
+    return {"arms": list(scores), "recommendation": recommendation(tests, scores),
             "report": str(out / "REPORT.md")}

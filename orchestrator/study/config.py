@@ -65,6 +65,38 @@ class UserAdapters(Strict):
     users: int = Field(0, ge=0)
 
 
+class ClusterAdapters(Strict):
+    """Phase D, cluster level: per k-means style cluster, the global adapter updated on its members' online
+    slices; then per user a tiny delta on top of their cluster's adapter."""
+
+    epochs: int = Field(1, ge=1, le=3)
+    token_budget: int = Field(8000, ge=0)
+    # The user delta on top: one pass under a small budget.
+    user_epochs: int = Field(1, ge=1, le=3)
+    user_token_budget: int = Field(1500, ge=0)
+
+
+class Ablations(Strict):
+    """Phase F's ablations: each factor's values trained alike (``max_steps``, the global train and validation
+    rows) and scored on the first ``users`` training users' test replies."""
+
+    lora_targets: list[list[str]] = [["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj"]]
+    prefix_lengths: list[int] = [10, 20, 50, 100]
+    # Online examples a per-user update (from the global adapter) learns from.
+    online_budgets: list[int] = [4, 8, 12, 20]
+    max_steps: int = Field(20, ge=1)
+    users: int = Field(4, ge=1)
+    eval_replies_per_user: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _values(self):
+        if any(not targets for targets in self.lora_targets):
+            raise ValueError("ablations.lora_targets: each entry names at least one module")
+        if any(n < 1 for n in self.prefix_lengths + self.online_budgets):
+            raise ValueError("ablations: prefix lengths and online budgets are at least 1")
+        return self
+
+
 class StudyConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     seed: int = 0
@@ -79,6 +111,13 @@ class StudyConfig(Strict):
     concurrency: int = Field(8, ge=1)
     global_adapters: list[AdapterArm] = [AdapterArm(kind="lora"), AdapterArm(kind="prefix")]
     user_adapters: UserAdapters = UserAdapters()
+    # Cluster adapters with user deltas (phase D); none: skipped.
+    cluster_adapters: ClusterAdapters | None = None
+    # Ablations (phase F); none: skipped.
+    ablations: Ablations | None = None
+    # Persona prediction also with SmolLM2's mean-pooled hidden states, of the base model and of each global
+    # LoRA adapter (phase E).
+    persona_model_embeddings: bool = True
 
     @model_validator(mode="after")
     def _global_to_start_from(self):
@@ -90,6 +129,12 @@ class StudyConfig(Strict):
         if self.user_adapters.start == "global" and self.user_adapters.kind not in kinds:
             raise ValueError(f"user_adapters start from the global {self.user_adapters.kind} adapter, which "
                              f"global_adapters does not train")
+        if self.cluster_adapters is not None and "lora" not in kinds:
+            raise ValueError("cluster_adapters start from the global lora adapter, which global_adapters does not "
+                             "train")
+        if self.ablations is not None and self.ablations.online_budgets and "lora" not in kinds:
+            raise ValueError("ablations.online_budgets update the global lora adapter, which global_adapters does "
+                             "not train")
         return self
 
 

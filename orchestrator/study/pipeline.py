@@ -14,8 +14,14 @@ resumes at the phase it was in; replies already generated are kept too):
 - ``users`` (D): per training user, a micro-update of the global adapter (or a
   fresh one) on that user's online slice under a token budget, scored on that
   user's test replies; the size of the update against the lift it brought;
+  with ``cluster_adapters``, per style cluster the global LoRA updated on its
+  members' online slices, and a tiny per-user delta on top of it;
 - ``persona`` (E): each test dialogue's first user message ranked against
-  per-user embedding centroids of the train split;
+  per-user embedding centroids of the train split, with MiniLM and with the
+  model's own pooled states (base, and each global LoRA adapter);
+- ``ablations`` (F): LoRA target modules and prefix lengths (global adapters
+  trained alike) and the online budget of a per-user update, each scored on the
+  same users' test replies;
 - ``analysis`` (F): every arm against the baseline over users (analysis.py),
   plots, a recommendation by an explicit rule, REPORT.md, REPRODUCIBILITY.md,
   and a row per arm in the study's experiments.csv. It runs again whenever asked
@@ -50,7 +56,7 @@ from attune.services.common.settings import CommonSettings
 log = get_logger(__name__)
 
 FOLDERS = {"data": "a_data", "baseline": "b_baseline", "global": "c_global", "users": "d_users",
-           "persona": "e_persona", "analysis": "f_analysis"}
+           "persona": "e_persona", "ablations": "f_ablations", "analysis": "f_analysis"}
 DONE = "done.json"
 TRAIN_TIMEOUT_S = 6 * 3600
 
@@ -105,6 +111,12 @@ class Study:
         if self._embedder is None:
             self._embedder = Embedder()
         return self._embedder
+
+    def adapter_dir(self) -> Path:
+        """Where the trainer publishes adapters (and the model service finds them)."""
+        from attune.services.trainer.settings import TrainerSettings
+
+        return TrainerSettings().resolved_adapter_dir(self.common.data_dir)
 
     def held_out(self) -> list[str]:
         return json.loads(self.path("data", "held_out.json").read_text())
@@ -241,7 +253,7 @@ async def train_arm(study: Study, arm: AdapterArm, name: str, rows: Path, held_o
     from attune.services.trainer.client import wait_for_job
     from attune.v1 import trainer_pb2
 
-    published = study.services.trainer.adapter_dir / name
+    published = study.adapter_dir() / name
     if not (published / "training.json").exists():
         params = {"eval_data": str(held_out), "eval_rows": study.config.eval_rows} if held_out else {}
         params |= arm.params
@@ -287,53 +299,131 @@ def per_user_deltas(arm: dict[str, dict[str, float]], base: dict[str, dict[str, 
 
 # ---- phase D --------------------------------------------------------------------
 
-async def phase_users(study: Study) -> dict:
-    """A per-user adapter for each training user; lift against the baseline and the global adapter."""
-    from scipy import stats
+def online_examples(study: Study, users: list[User]) -> list[Example]:
+    return examples_for(users, {u.user_id: study.splits()[u.user_id].online for u in users}, study.baseline())
 
-    settings, baseline = study.config.user_adapters, study.baseline()
-    held_out, user_splits = set(study.held_out()), study.splits()
-    users = [u for u in study.users() if u.user_id not in held_out]
+
+def user_tests(study: Study, user: User, per_user: int | None = None) -> list[Example]:
+    per_user = study.config.eval_replies_per_user if per_user is None else per_user
+    return examples_for([user], {user.user_id: study.splits()[user.user_id].test}, study.baseline(), per_user)
+
+
+async def update_and_score(study: Study, name: str, examples: list[Example], folder: Path, *, init: str,
+                           epochs: int, token_budget: int, scope: str, scope_id: str,
+                           tests: list[Example]) -> dict:
+    """A micro-update of ``init`` (or a fresh adapter) on ``examples``, scored on ``tests``: what every
+    per-user and cluster update of phase D (and the budget ablation) does."""
+    settings = study.config.user_adapters
+    data = write_rows(examples, folder / "online.jsonl")
+    params = {"batch_size": settings.batch_size, "token_budget": token_budget, "init_adapter": init}
+    arm = AdapterArm(kind=settings.kind, learning_rate=settings.learning_rate, params=params,
+                     max_steps=math.ceil(epochs * len(examples) / settings.batch_size))
+    training = await train_arm(study, arm, name, data, None, scope=scope, scope_id=scope_id)
+    replies = await generate_replies(study, tests, name, folder / "replies.jsonl", f"{name} replies")
+    return {"scores": score(study, replies, folder), "steps": training["steps"], "tokens": training["tokens"],
+            "examples": training["examples"], "delta_norm": training["delta_norm"], "seconds": training["seconds"],
+            "peak_rss_mib": training["peak_rss_mib"]}
+
+
+def training_users(study: Study) -> list[User]:
+    held_out = set(study.held_out())
+    return [u for u in study.users() if u.user_id not in held_out]
+
+
+def global_adapter(study: Study, kind: str) -> str:
+    return str(study.adapter_dir() / adapter_name(study, AdapterArm(kind=kind), "global"))
+
+
+def arm_scores(study: Study, *parts: str) -> dict:
+    path = study.path(*parts)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+async def phase_users(study: Study) -> dict:
+    """A per-user adapter for each training user; lift against the baseline and the global adapter; then,
+    when configured, cluster adapters with user deltas on top."""
+    settings = study.config.user_adapters
+    users = training_users(study)
     users = users[:settings.users] if settings.users else users
-    arm = AdapterArm(kind=settings.kind, learning_rate=settings.learning_rate, max_steps=1)
-    init = ""
-    if settings.start == "global":
-        init = str(study.services.trainer.adapter_dir / adapter_name(study, arm, "global"))
-    base_scores = json.loads(study.path("baseline", "per_user.json").read_text())
-    global_file = study.path("global", settings.kind, "per_user.json")
-    global_scores = json.loads(global_file.read_text()) if global_file.exists() else {}
+    init = global_adapter(study, settings.kind) if settings.start == "global" else ""
+    base_scores = arm_scores(study, "baseline", "per_user.json")
+    global_scores = arm_scores(study, "global", settings.kind, "per_user.json")
     rows = {}
     for user in users:
-        examples = examples_for([user], {user.user_id: user_splits[user.user_id].online}, baseline)
-        folder = study.path("users", user.user_id)
-        data = write_rows(examples, folder / "online.jsonl")
-        steps = math.ceil(settings.epochs * len(examples) / settings.batch_size)
-        name = adapter_name(study, arm, f"user-{user.user_id}")
-        params = {"batch_size": settings.batch_size, "token_budget": settings.token_budget, "init_adapter": init}
-        training = await train_arm(study, arm.model_copy(update={"max_steps": steps, "params": params}), name, data,
-                                   None, scope="user", scope_id=user.user_id)
-        tests = examples_for([user], {user.user_id: user_splits[user.user_id].test}, baseline,
-                             study.config.eval_replies_per_user)
-        replies = await generate_replies(study, tests, name, folder / "replies.jsonl", f"{user.user_id} replies")
-        mine = score(study, replies, folder)
-        rows[user.user_id] = {"scores": mine, "steps": training["steps"], "tokens": training["tokens"],
-                              "delta_norm": training["delta_norm"], "seconds": training["seconds"],
-                              "peak_rss_mib": training["peak_rss_mib"],
-                              "lift_vs_baseline": _lift(mine, base_scores.get(user.user_id)),
-                              "lift_vs_global": _lift(mine, global_scores.get(user.user_id))}
+        result = await update_and_score(
+            study, adapter_name(study, AdapterArm(kind=settings.kind), f"user-{user.user_id}"),
+            online_examples(study, [user]), study.path("users", user.user_id), init=init, epochs=settings.epochs,
+            token_budget=settings.token_budget, scope="user", scope_id=user.user_id, tests=user_tests(study, user))
+        rows[user.user_id] = {**result, "lift_vs_baseline": _lift(result["scores"], base_scores.get(user.user_id)),
+                              "lift_vs_global": _lift(result["scores"], global_scores.get(user.user_id))}
     atomic_write_json(study.path("users", "per_user.json"), rows)
-    lifts = [r["lift_vs_global"]["rouge_l"] for r in rows.values() if r["lift_vs_global"]]
-    drifts = [r["delta_norm"] for r in rows.values() if r["lift_vs_global"]]
-    rho = stats.spearmanr(drifts, lifts) if len(lifts) >= 3 and np.ptp(drifts) and np.ptp(lifts) else None
-    return {"users": len(rows), "kind": settings.kind, "start": settings.start,
-            "helped_vs_global": sum(x > 0 for x in lifts), "hurt_vs_global": sum(x < 0 for x in lifts),
-            "macro_lift_vs_baseline": evaluate.macro({u: r["lift_vs_baseline"] for u, r in rows.items()
-                                                      if r["lift_vs_baseline"]}),
-            "macro_lift_vs_global": evaluate.macro({u: r["lift_vs_global"] for u, r in rows.items()
-                                                    if r["lift_vs_global"]}),
-            "drift_lift_spearman": None if rho is None else {"rho": float(rho.statistic), "p": float(rho.pvalue)},
-            "update_seconds_mean": float(np.mean([r["seconds"] for r in rows.values()])) if rows else None,
-            "update_peak_rss_mib_max": max((r["peak_rss_mib"] for r in rows.values()), default=None)}
+    summary = {"users": len(rows), "kind": settings.kind, "start": settings.start,
+               **helped_and_hurt(rows, "lift_vs_global", "vs_global"),
+               "macro_lift_vs_baseline": _macro_of(rows, "lift_vs_baseline"),
+               "macro_lift_vs_global": _macro_of(rows, "lift_vs_global"),
+               "drift_lift_spearman": drift_lift(rows, "lift_vs_global"),
+               "update_seconds_mean": float(np.mean([r["seconds"] for r in rows.values()])) if rows else None,
+               "update_peak_rss_mib_max": max((r["peak_rss_mib"] for r in rows.values()), default=None)}
+    if study.config.cluster_adapters is not None:
+        summary["clusters"] = await cluster_level(study, users, global_scores)
+    return summary
+
+
+async def cluster_level(study: Study, users: list[User], global_scores: dict) -> dict:
+    """Per style cluster (phase A's k-means), the global LoRA updated on its members' online slices; each
+    member scored with it, then with a tiny delta of their own on top."""
+    cfg, kind = study.config.cluster_adapters, "lora"
+    cluster_map = json.loads(study.path("data", "clusters.json").read_text())["cluster_map"]
+    members: dict[int, list[User]] = {}
+    for user in users:
+        members.setdefault(cluster_map[user.user_id], []).append(user)
+    rows = {}
+    for cluster, group in sorted(members.items()):
+        folder = study.path("users", "clusters", f"cluster-{cluster}")
+        name = adapter_name(study, AdapterArm(kind=kind), f"cluster-{cluster}")
+        trained = await update_and_score(study, name, online_examples(study, group), folder,
+                                         init=global_adapter(study, kind), epochs=cfg.epochs,
+                                         token_budget=cfg.token_budget, scope="cluster", scope_id=str(cluster),
+                                         tests=[e for u in group for e in user_tests(study, u)])
+        cluster_users = json.loads((folder / "per_user.json").read_text())
+        for user in group:
+            uid = user.user_id
+            delta = await update_and_score(
+                study, adapter_name(study, AdapterArm(kind=kind), f"cluster-user-{uid}"),
+                online_examples(study, [user]), folder / uid, init=str(study.adapter_dir() / name),
+                epochs=cfg.user_epochs, token_budget=cfg.user_token_budget, scope="user", scope_id=uid,
+                tests=user_tests(study, user))
+            rows[uid] = {**delta, "cluster": cluster, "cluster_members": len(group),
+                         "cluster_scores": cluster_users[uid], "cluster_delta_norm": trained["delta_norm"],
+                         "lift_vs_cluster": _lift(delta["scores"], cluster_users[uid]),
+                         "cluster_lift_vs_global": _lift(cluster_users[uid], global_scores.get(uid)),
+                         "lift_vs_global": _lift(delta["scores"], global_scores.get(uid))}
+    atomic_write_json(study.path("users", "clusters", "per_user.json"), rows)
+    return {"clusters": len(members), "users": len(rows),
+            **helped_and_hurt(rows, "lift_vs_cluster", "by_user_delta"),
+            "macro_cluster_lift_vs_global": _macro_of(rows, "cluster_lift_vs_global"),
+            "macro_lift_vs_global": _macro_of(rows, "lift_vs_global"),
+            "drift_lift_spearman": drift_lift(rows, "lift_vs_cluster")}
+
+
+def helped_and_hurt(rows: dict, lift: str, label: str) -> dict:
+    values = [r[lift]["rouge_l"] for r in rows.values() if r[lift]]
+    return {f"helped_{label}": sum(x > 0 for x in values), f"hurt_{label}": sum(x < 0 for x in values)}
+
+
+def _macro_of(rows: dict, lift: str) -> dict:
+    return evaluate.macro({u: r[lift] for u, r in rows.items() if r[lift]})
+
+
+def drift_lift(rows: dict, lift: str) -> dict | None:
+    """Spearman correlation of the update's size (L2 of the weight change) with its ROUGE-L lift."""
+    from scipy import stats
+
+    pairs = [(r["delta_norm"], r[lift]["rouge_l"]) for r in rows.values() if r[lift]]
+    if len(pairs) < 3 or not np.ptp([d for d, _ in pairs]) or not np.ptp([x for _, x in pairs]):
+        return None
+    rho = stats.spearmanr(*zip(*pairs, strict=True))
+    return {"rho": float(rho.statistic), "p": float(rho.pvalue)}
 
 
 def _lift(scores: dict[str, float], reference: dict[str, float] | None) -> dict[str, float]:
@@ -342,22 +432,58 @@ def _lift(scores: dict[str, float], reference: dict[str, float] | None) -> dict[
 
 # ---- phase E --------------------------------------------------------------------
 
-def phase_persona(study: Study) -> dict:
-    users, user_splits, embedder = study.users(), study.splits(), study.embedder()
-    ids = [u.user_id for u in users]
-    centroids = []
-    queries: list[tuple[str, str]] = []
-    for user in users:
-        train, test = set(user_splits[user.user_id].train), set(user_splits[user.user_id].test)
-        said = [m.text for s in user.sessions if s.session_id in train for m in s.messages if m.role == "user"]
-        centroid = embedder.embed(said).mean(axis=0)
-        centroids.append(centroid / np.linalg.norm(centroid))
+def persona_texts(study: Study) -> tuple[list[str], dict[str, list[str]], list[tuple[str, str]]]:
+    """(user ids, each user's train-split messages, (user, first message) of each test dialogue)."""
+    said, queries = {}, []
+    for user in study.users():
+        split = study.splits()[user.user_id]
+        train, test = set(split.train), set(split.test)
+        said[user.user_id] = [m.text for s in user.sessions if s.session_id in train for m in s.messages
+                              if m.role == "user"]
         queries += [(user.user_id, next(m.text for m in s.messages if m.role == "user"))
                     for s in user.sessions if s.session_id in test]
-    scores = embedder.embed([q for _, q in queries]) @ np.array(centroids).T
-    result = persona_scores([ids.index(u) for u, _ in queries], scores, ids)
+    return [u.user_id for u in study.users()], said, queries
+
+
+def rank_users(embed: Callable, ids: list[str], said: dict[str, list[str]], queries: list[tuple[str, str]],
+               center: bool) -> dict:
+    """Each query ranked against per-user centroids of the train messages (cosine). ``center`` subtracts the
+    mean train embedding first: a causal LM's pooled states share a large common direction."""
+    vectors = {u: embed(said[u]) for u in ids}
+    mean = np.concatenate(list(vectors.values())).mean(axis=0) if center else 0.0
+    centroids = np.array([_unit(vectors[u].mean(axis=0) - mean) for u in ids])
+    asked = embed([q for _, q in queries]) - mean
+    asked /= np.linalg.norm(asked, axis=1, keepdims=True)
+    return persona_scores([ids.index(u) for u, _ in queries], asked @ centroids.T, ids)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
+
+
+def phase_persona(study: Study) -> dict:
+    """Persona prediction with MiniLM and, when configured, the model's own states: base and each global LoRA
+    adapter (phase C)."""
+    from attune.orchestrator.study.hidden import ModelEmbedder
+
+    ids, said, queries = persona_texts(study)
+    embedders: dict[str, tuple[Callable, bool]] = {"minilm": (study.embedder().embed, False)}
+    if study.config.persona_model_embeddings:
+        embedders["smollm2 base"] = (ModelEmbedder(study.common.data_dir).embed, True)
+        for arm in study.config.global_adapters:
+            adapter = study.adapter_dir() / adapter_name(study, arm, "global")
+            if arm.kind == "lora" and study.done("global"):
+                embedders["smollm2 global lora"] = (ModelEmbedder(study.common.data_dir, str(adapter)).embed, True)
+    results = {}
+    for label, (embed, center) in embedders.items():
+        study.console.print(f"persona prediction with {label} embeddings")
+        results[label] = rank_users(embed, ids, said, queries, center)
+    result = {**results["minilm"], "embedders": results}
     atomic_write_json(study.path("persona", "results.json"), result)
-    return {k: result[k] for k in ("queries", "accuracy_at_1", "accuracy_at_5")}
+    return {"queries": result["queries"], "accuracy_at_1": result["accuracy_at_1"],
+            "accuracy_at_5": result["accuracy_at_5"],
+            "by_embedder": {k: {"accuracy_at_1": v["accuracy_at_1"], "accuracy_at_5": v["accuracy_at_5"]}
+                            for k, v in results.items()}}
 
 
 def persona_scores(truth: list[int], scores: np.ndarray, ids: list[str]) -> dict:
@@ -374,6 +500,56 @@ def persona_scores(truth: list[int], scores: np.ndarray, ids: list[str]) -> dict
             "accuracy_at_5": float(np.mean([t in r[:5] for t, r in zip(truth, ranks, strict=True)])) if truth else 0.0,
             "chance_at_1": 1 / len(ids), "confusion": confusion.tolist(),
             "hardest_pairs": [{"user": a, "taken_for": b, "times": n} for n, a, b in sorted(mixed, reverse=True)[:10]]}
+
+
+# ---- phase F: ablations ----------------------------------------------------------
+
+def ablation_arms(study: Study) -> list[tuple[str, str, AdapterArm]]:
+    """(factor, value, global arm) for the LoRA target and prefix length ablations."""
+    cfg = study.config.ablations
+    arms = [("lora_targets", "_".join(t.removesuffix("_proj") for t in targets),
+             AdapterArm(kind="lora", max_steps=cfg.max_steps, params={"target_modules": targets}))
+            for targets in cfg.lora_targets]
+    arms += [("prefix_length", str(length),
+              AdapterArm(kind="prefix", max_steps=cfg.max_steps, params={"num_virtual_tokens": length}))
+             for length in cfg.prefix_lengths]
+    return arms
+
+
+async def phase_ablations(study: Study) -> dict:
+    """Each factor's values trained alike and scored on the same users' test replies: LoRA target modules and
+    prefix length (global adapters on phase C's rows), and the online budget of a per-user update."""
+    cfg = study.config.ablations
+    if cfg is None:
+        return {"skipped": "the config names no ablations"}
+    users = training_users(study)[:cfg.users]
+    tests = [e for u in users for e in user_tests(study, u, cfg.eval_replies_per_user)]
+    folder, rows = study.path("ablations"), []
+    train, val = study.path("global", "train.jsonl"), study.path("global", "val.jsonl")
+    for factor, value, arm in ablation_arms(study):
+        name = f"{study.config.name}-ablation-{arm.kind}-{factor}-{value}"
+        training = await train_arm(study, arm, name, train, val)
+        replies = await generate_replies(study, tests, name, folder / factor / value / "replies.jsonl",
+                                         f"{factor} {value} replies")
+        rows.append({"factor": factor, "value": value, "users": len(users),
+                     "macro": score(study, replies, folder / factor / value), "steps": training["steps"],
+                     "seconds": training["seconds"], "best_val_rouge_l": training["best_rouge_l"]})
+    for budget in cfg.online_budgets:
+        updates = {}
+        for user in users:
+            examples = online_examples(study, [user])[:budget]
+            updates[user.user_id] = await update_and_score(
+                study, f"{study.config.name}-ablation-budget-{budget}-{user.user_id}", examples,
+                folder / "online_budget" / str(budget) / user.user_id, init=global_adapter(study, "lora"),
+                epochs=study.config.user_adapters.epochs, token_budget=0, scope="user", scope_id=user.user_id,
+                tests=user_tests(study, user, cfg.eval_replies_per_user))
+        rows.append({"factor": "online_budget", "value": str(budget), "users": len(updates),
+                     "macro": evaluate.macro({u: r["scores"] for u, r in updates.items()}),
+                     "steps": int(np.mean([r["steps"] for r in updates.values()])),
+                     "seconds": float(np.mean([r["seconds"] for r in updates.values()])),
+                     "examples": int(np.mean([r["examples"] for r in updates.values()]))})
+    atomic_write_json(folder / "results.json", rows)
+    return {"arms": len(rows), "users": len(users), "factors": sorted({r["factor"] for r in rows})}
 
 
 # ---- the pipeline ---------------------------------------------------------------
@@ -394,11 +570,12 @@ def phase_analysis(study: Study) -> dict:
 
 
 PHASE_RUNNERS: dict[str, Callable] = {"data": phase_data, "baseline": phase_baseline, "global": phase_global,
-                                      "users": phase_users, "persona": phase_persona, "analysis": phase_analysis}
-NEEDS_MODEL = frozenset({"baseline", "global", "users"})
+                                      "users": phase_users, "persona": phase_persona,
+                                      "ablations": phase_ablations, "analysis": phase_analysis}
+NEEDS_MODEL = frozenset({"baseline", "global", "users", "ablations"})
 # phase -> the phases whose outputs it reads
 REQUIRES = {"baseline": ("data",), "global": ("data", "baseline"), "users": ("data", "baseline", "global"),
-            "persona": ("data",), "analysis": ("data", "baseline")}
+            "persona": ("data",), "ablations": ("data", "global"), "analysis": ("data", "baseline")}
 ALWAYS_RUN = frozenset({"analysis"})
 
 

@@ -264,6 +264,8 @@ class TrainerService:
         loss = event.get("loss")
         if isinstance(loss, int | float) and math.isfinite(loss):
             fields["loss"] = float(loss)
+        if isinstance(event.get("tokens"), int):
+            fields["tokens"] = event["tokens"]
         self._update(job_id, **fields)
         log.info("job_progress", job_id=job_id, **{k: v for k, v in event.items() if k != "error"})
 

@@ -29,7 +29,8 @@ from attune.services.common.settings import CommonSettings
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-ALL_METHODS = ["vanilla", "contextual", "reflection", "reflection_grpo", "all_memory", "rag", "rag_vector"]
+ALL_METHODS = ["vanilla", "contextual", "reflection", "reflection_grpo", "all_memory", "rag", "rag_vector",
+               "lora_user"]
 # Sessions of small_experiment: every method, one user, two sessions.
 SESSIONS = len(ALL_METHODS) * 2
 
@@ -115,6 +116,14 @@ async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_pat
     monkeypatch.setenv("ATTUNE_TRAINER_JOB_THREADS", "1")
     out = tmp_path / "run"
     common = CommonSettings(data_dir=data_dir)
+    answered_by, chat = [], model_core.chat
+
+    async def spy(request):  # which adapter answered each lora_user request (the real model answers)
+        if request.context.method == "lora_user" and request.context.caller_role == "agent":
+            answered_by.append((request.context.session_id, request.adapter))
+        return await chat(request)
+
+    monkeypatch.setattr(model_core, "chat", spy)
     result = await run_experiment(small_experiment(), out, common, json_logs=True, model=model_core)
     assert result.failures == [] and result.finished == SESSIONS
     records = check_log(out, ALL_METHODS)
@@ -135,6 +144,7 @@ async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_pat
     assert all(len(v["z_long"]) == len(vectors[0]["z_long"]) > 0 for v in vectors), "z_long after each session"
     assert vectors[0]["updates"] <= vectors[-1]["updates"]
     assert "User vectors learned by rag_vector" in write_report([out])[0].read_text()
+    check_lora_user(sorted(by_method["lora_user"], key=lambda r: r["session"]), answered_by, adapter_dir)
     split = json.loads((out / "work" / "training_split.json").read_text())
     assert split["training"] and not set(split["training"]) & set(split["evaluated"]), "GRPO never sees a test user"
     check_judged(out, result.judge)
@@ -142,6 +152,16 @@ async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_pat
     again = await run_experiment(small_experiment(), out, common, json_logs=True, model=model_core)
     assert again.finished == 0 and again.resumed == SESSIONS, "a finished run resumes to nothing"
     assert again.judge.judged == 0 and again.judge.resumed == SESSIONS, "and is judged once"
+
+
+def check_lora_user(records: list[dict], answered_by: list[tuple[str, str]], adapter_dir: Path) -> None:
+    """Session 1 trains the user's adapter (a real trainer job); session 2 is answered through it."""
+    first, second = (r["memory"] for r in records)
+    assert first["adapter"] and (adapter_dir / first["adapter"] / "adapter_model.safetensors").is_file()
+    assert first["training"]["steps"] > 0 and first["training"]["tokens"] > 0
+    assert records[0]["tokens"]["training"]["prompt"] == first["training"]["tokens"], "training tokens count"
+    assert len(second["rows"]) == len(first["rows"]) + 1 and second["adapter"] != first["adapter"]
+    assert answered_by == [("1", ""), ("2", first["adapter"])]
 
 
 def check_judged(out: Path, judged) -> None:

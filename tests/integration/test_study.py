@@ -8,7 +8,15 @@ import json
 import pytest
 
 from attune.orchestrator.cli import main
-from attune.orchestrator.study.config import AdapterArm, DataConfig, SplitConfig, StudyConfig, UserAdapters
+from attune.orchestrator.study.config import (
+    Ablations,
+    AdapterArm,
+    ClusterAdapters,
+    DataConfig,
+    SplitConfig,
+    StudyConfig,
+    UserAdapters,
+)
 from attune.orchestrator.study.evaluate import METRICS
 from attune.orchestrator.study.examples import examples_for
 from attune.orchestrator.study.pipeline import Study, run_study
@@ -23,7 +31,10 @@ def tiny_config() -> StudyConfig:
         clusters=2, eval_replies_per_user=2, eval_rows=2,
         global_adapters=[AdapterArm(kind="lora", max_steps=4, params=ARM_PARAMS),
                          AdapterArm(kind="prefix", max_steps=4, params=ARM_PARAMS)],
-        user_adapters=UserAdapters(kind="lora", start="global", epochs=1, batch_size=2, users=2))
+        user_adapters=UserAdapters(kind="lora", start="global", epochs=1, batch_size=2, users=2),
+        cluster_adapters=ClusterAdapters(token_budget=600, user_token_budget=200),
+        ablations=Ablations(lora_targets=[["q_proj", "v_proj"]], prefix_lengths=[4, 8], online_budgets=[1, 3],
+                            max_steps=2, users=1, eval_replies_per_user=2))
 
 
 async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monkeypatch):
@@ -32,7 +43,7 @@ async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monk
     monkeypatch.setenv("ATTUNE_TRAINER_JOB_THREADS", "1")
     folder, common = tmp_path / "study", CommonSettings(data_dir=data_dir)
     summaries = await run_study(tiny_config(), folder, common)
-    assert list(summaries) == ["data", "baseline", "global", "users", "persona", "analysis"]
+    assert list(summaries) == ["data", "baseline", "global", "users", "persona", "ablations", "analysis"]
     report = (folder / "f_analysis" / "REPORT.md").read_text()
     assert summaries["analysis"]["recommendation"] in report and "## Against the baseline" in report
 
@@ -72,7 +83,13 @@ async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monk
         assert row["lift_vs_global"]["rouge_l"] == pytest.approx(row["scores"]["rouge_l"] - json.loads(
             (folder / "c_global" / "lora" / "per_user.json").read_text())[user]["rouge_l"])
         assert row["seconds"] > 0 and row["peak_rss_mib"] > 0
-    assert summaries["persona"]["queries"] > 0 and 0 <= summaries["persona"]["accuracy_at_1"] <= 1
+    check_clusters(folder, tmp_path / "adapters", summaries["users"]["clusters"])
+    persona = summaries["persona"]
+    assert persona["queries"] > 0 and 0 <= persona["accuracy_at_1"] <= 1
+    assert list(persona["by_embedder"]) == ["minilm", "smollm2 base", "smollm2 global lora"]
+    check_ablations(folder, tmp_path / "adapters")
+    for heading in ("### Cluster adapters", "## Ablations", "### online budget", "| smollm2 global lora |"):
+        assert heading in report
 
     # Resume: a finished phase is not run again; a phase re-run keeps the replies it had.
     replies = folder / "b_baseline" / "replies.jsonl"
@@ -80,6 +97,33 @@ async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monk
     (folder / "b_baseline" / "done.json").unlink()
     again = await run_study(tiny_config(), folder, common, phases=("data", "baseline"))
     assert again["baseline"]["replies"] == 8 and replies.read_text() == before, "no reply asked for twice"
+
+
+def check_clusters(folder, adapters, summary: dict) -> None:
+    """Each cluster adapter updated the global one on its members' online slices; each member's delta started
+    from their cluster's adapter; the lifts are computed from the score files."""
+    cluster_map = json.loads((folder / "a_data" / "clusters.json").read_text())["cluster_map"]
+    rows = json.loads((folder / "d_users" / "clusters" / "per_user.json").read_text())
+    assert summary["users"] == len(rows) == 2 and summary["clusters"] == len({cluster_map[u] for u in rows})
+    for user, row in rows.items():
+        cluster = json.loads((adapters / f"tiny-lora-cluster-{cluster_map[user]}" / "training.json").read_text())
+        assert cluster["scope"] == "cluster" and cluster["init_adapter"].endswith("tiny-lora-global")
+        delta = json.loads((adapters / f"tiny-lora-cluster-user-{user}" / "training.json").read_text())
+        assert delta["init_adapter"].endswith(f"tiny-lora-cluster-{cluster_map[user]}") and delta["delta_norm"] > 0
+        assert row["lift_vs_cluster"]["rouge_l"] == pytest.approx(row["scores"]["rouge_l"]
+                                                                 - row["cluster_scores"]["rouge_l"])
+
+
+def check_ablations(folder, adapters) -> None:
+    rows = json.loads((folder / "f_ablations" / "results.json").read_text())
+    assert [(r["factor"], r["value"]) for r in rows] == [("lora_targets", "q_v"), ("prefix_length", "4"),
+                                                         ("prefix_length", "8"), ("online_budget", "1"),
+                                                         ("online_budget", "3")]
+    prefix = json.loads((adapters / "tiny-ablation-prefix-prefix_length-8" / "adapter_config.json").read_text())
+    assert prefix["num_virtual_tokens"] == 8
+    assert [r["examples"] for r in rows[3:]] == [1, 3], "the budget is the number of online examples learned"
+    for r in rows:
+        assert set(r["macro"]) == set(METRICS) and r["users"] == 1
 
 
 def error_text(capsys) -> str:

@@ -18,9 +18,9 @@ from attune.orchestrator.methods import METHODS, Ledger, UnknownMethod, method_c
 BASE = {"methods": ["vanilla"], "datasets": ["math-500"]}
 
 
-def test_all_seven_methods_are_registered_and_unknown_names_raise():
+def test_all_eight_methods_are_registered_and_unknown_names_raise():
     assert set(METHODS) == {"vanilla", "contextual", "reflection", "reflection_grpo", "all_memory", "rag",
-                            "rag_vector"}
+                            "rag_vector", "lora_user"}
     with pytest.raises(UnknownMethod, match="unknown method 'memgpt'; known: all_memory"):
         method_class("memgpt")
 
@@ -149,3 +149,49 @@ def test_grpo_note_examples_reveal_profile_preferences():
     assert len(rows) == 3 and rows == note_examples([profile], rows=3, seed=1)
     for row in rows:
         assert row["revealed"] and all(any(p in turn[1] for turn in row["transcript"]) for p in row["revealed"])
+
+
+class EchoModel:
+    """Answers every chat with a numbered reply (the row logic of lora_user is pure; the e2e test trains)."""
+
+    def __init__(self):
+        self.adapters: list[str] = []
+
+    async def chat(self, request):
+        from attune.v1 import common_pb2, model_pb2
+
+        self.adapters.append(request.adapter)
+        return model_pb2.ChatResponse(text=f"reply {len(self.adapters)}", usage=common_pb2.TokenUsage())
+
+
+async def test_lora_user_learns_accepted_replies_and_corrected_ones_against_the_first_request():
+    from attune.orchestrator.methods import Context, MethodSettings
+    from attune.orchestrator.methods.lora_user import LoraUser
+
+    method = LoraUser(SimpleNamespace(model=EchoModel()), MethodSettings())
+    await method.start_session(Context("run", "u1", 1))
+    ledger = Ledger()
+    await method.respond("u1", "Solve 2x = 4.", ledger)
+    await method.respond("u1", "Thanks, that helps. Now 3x = 9?", ledger)  # accepts reply 1
+    await method.respond("u1", "No, I said use bullet points.", ledger)  # corrects reply 2
+    await method.respond("u1", "Still wrong, don't number them.", ledger)  # corrects reply 3 too
+    rows = method.rows["u1"]
+    assert [r["completion"] for r in rows] == ["reply 1"]
+    assert rows[0]["messages"][-1] == {"role": "user", "content": "Solve 2x = 4."}
+    pending = method.pending["u1"]
+    # Reply 4 answers the second correction; it waits to be judged against the request it finally answers.
+    assert pending.reply == "reply 4" and pending.prompt[-1] == ("user", "Thanks, that helps. Now 3x = 9?")
+    assert method.services.model.adapters == ["", "", "", ""], "no adapter before the first session ends"
+
+
+async def test_lora_user_snapshot_restores_the_adapter_and_rows():
+    from attune.orchestrator.methods import MethodSettings
+    from attune.orchestrator.methods.lora_user import LoraUser, adapter_name
+
+    state = {"adapter": adapter_name("run", "u1", 1), "rows": [{"messages": [{"role": "user", "content": "hi"}],
+                                                                "completion": "hello"}], "training": {"steps": 3}}
+    method = LoraUser(SimpleNamespace(model=EchoModel()), MethodSettings())
+    await method.restore("u1", state)
+    assert method.snapshot("u1") == state
+    assert adapter_name("run", "u1", 1) != adapter_name("run", "u2", 1) != adapter_name("run", "u1", 2)
+    assert len(adapter_name("r" * 500, "u" * 500, 10**6)) < 128

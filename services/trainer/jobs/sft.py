@@ -210,7 +210,7 @@ def train_adapter(spec: trainer_pb2.TrainJobSpec, params: SftParams, peft_config
         optimizer.step()
         optimizer.zero_grad()
         losses.append(round(float(loss), 4))
-        progress.step(step, float(loss))
+        progress.step(step, float(loss), tokens=tokens)
         if held_out and (step % params.eval_every == 0 or step == spec.max_steps):
             score = rouge_l(generate(model, tokenizer, held_out, params.eval_max_tokens),
                             [r.completion for r in held_out])
