@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class OrchestratorServiceStub:
-    """Runs experiments (the multi-session benchmark, the adapter study) and reports.
+    """Runs experiments of the multi-session benchmark, each in a folder of its own under the service's runs
+    directory, and serves their progress and reports.
     """
 
     def __init__(self, channel):
@@ -55,20 +56,35 @@ class OrchestratorServiceStub:
                 request_serializer=attune_dot_v1_dot_orchestrator__pb2.GetRunRequest.SerializeToString,
                 response_deserializer=attune_dot_v1_dot_orchestrator__pb2.RunProgress.FromString,
                 _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/attune.v1.OrchestratorService/CancelRun',
+                request_serializer=attune_dot_v1_dot_orchestrator__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=attune_dot_v1_dot_orchestrator__pb2.Run.FromString,
+                _registered_method=True)
+        self.GetReport = channel.unary_unary(
+                '/attune.v1.OrchestratorService/GetReport',
+                request_serializer=attune_dot_v1_dot_orchestrator__pb2.GetReportRequest.SerializeToString,
+                response_deserializer=attune_dot_v1_dot_orchestrator__pb2.Report.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
-    """Runs experiments (the multi-session benchmark, the adapter study) and reports.
+    """Runs experiments of the multi-session benchmark, each in a folder of its own under the service's runs
+    directory, and serves their progress and reports.
     """
 
     def StartRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """INVALID_ARGUMENT (naming the key) for an experiment that fails validation; a run id that exists is resumed
+        (finished sessions kept), or returned as it is while it runs; FAILED_PRECONDITION when the run id holds a
+        different experiment.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """NOT_FOUND for an unknown run id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -80,7 +96,21 @@ class OrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchRun(self, request, context):
-        """Progress events until the run ends.
+        """The run's progress now, then an event at each change, until the run ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Stops a running run cleanly (finished sessions stay; StartRun with the same id resumes it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReport(self, request, context):
+        """The run's report (written when the run and its judging are done); FAILED_PRECONDITION before that.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,6 +139,16 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     request_deserializer=attune_dot_v1_dot_orchestrator__pb2.GetRunRequest.FromString,
                     response_serializer=attune_dot_v1_dot_orchestrator__pb2.RunProgress.SerializeToString,
             ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=attune_dot_v1_dot_orchestrator__pb2.GetRunRequest.FromString,
+                    response_serializer=attune_dot_v1_dot_orchestrator__pb2.Run.SerializeToString,
+            ),
+            'GetReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReport,
+                    request_deserializer=attune_dot_v1_dot_orchestrator__pb2.GetReportRequest.FromString,
+                    response_serializer=attune_dot_v1_dot_orchestrator__pb2.Report.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'attune.v1.OrchestratorService', rpc_method_handlers)
@@ -118,7 +158,8 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class OrchestratorService:
-    """Runs experiments (the multi-session benchmark, the adapter study) and reports.
+    """Runs experiments of the multi-session benchmark, each in a folder of its own under the service's runs
+    directory, and serves their progress and reports.
     """
 
     @staticmethod
@@ -219,6 +260,60 @@ class OrchestratorService:
             '/attune.v1.OrchestratorService/WatchRun',
             attune_dot_v1_dot_orchestrator__pb2.GetRunRequest.SerializeToString,
             attune_dot_v1_dot_orchestrator__pb2.RunProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/attune.v1.OrchestratorService/CancelRun',
+            attune_dot_v1_dot_orchestrator__pb2.GetRunRequest.SerializeToString,
+            attune_dot_v1_dot_orchestrator__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/attune.v1.OrchestratorService/GetReport',
+            attune_dot_v1_dot_orchestrator__pb2.GetReportRequest.SerializeToString,
+            attune_dot_v1_dot_orchestrator__pb2.Report.FromString,
             options,
             channel_credentials,
             insecure,

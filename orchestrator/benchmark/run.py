@@ -79,7 +79,7 @@ class RichReporter(Reporter):
         self.tokens += record.total_tokens
         self.progress.update(self.task, advance=1, tokens=self.tokens, description="sessions")
 
-    def session_failed(self, method, profile_id, session, error) -> None:
+    def session_failed(self, method, plan, error) -> None:
         self.errors += 1
         self.progress.update(self.task, errors=self.errors)
 
@@ -95,8 +95,9 @@ class LogReporter(Reporter):
         log.info("session_done", method=record.method, profile_id=record.profile_id, session=record.session,
                  turns=len(record.turns), tokens=record.total_tokens, task_success=record.task_success)
 
-    def session_failed(self, method, profile_id, session, error) -> None:
-        log.error("session_failed", method=method, profile_id=profile_id, session=session, error=repr(error))
+    def session_failed(self, method, plan, error) -> None:
+        log.error("session_failed", method=method, profile_id=plan.profile.user_id, session=plan.session,
+                  error=repr(error))
 
 
 def progress_display(console: Console) -> Progress:
@@ -106,9 +107,11 @@ def progress_display(console: Console) -> Progress:
 
 
 async def run_experiment(exp: Experiment, output_dir: Path, common: CommonSettings, *, json_logs: bool = False,
-                         console: Console | None = None, model=None, judge: bool = True) -> RunResult:
+                         console: Console | None = None, model=None, judge: bool = True,
+                         reporter: Reporter | None = None) -> RunResult:
     """Validate the inputs, open the services, run every session not yet done, judge them (unless
-    ``judge`` or the experiment's ``judge.enabled`` says not to), print the summary."""
+    ``judge`` or the experiment's ``judge.enabled`` says not to), print the summary. ``reporter`` (the
+    orchestrator service's) replaces the progress display or the log lines."""
     console = console or Console(stderr=True)
     profiles = load_profiles_for(exp)
     plans = plan_sessions(exp, profiles, load_problems_for(exp))
@@ -122,12 +125,15 @@ async def run_experiment(exp: Experiment, output_dir: Path, common: CommonSettin
         services.model = agent_model
         simulator = UserSimulator(simulator_model, exp.simulator, seed=exp.seed)
         runner_args = (exp, output_dir, services, simulator, run_id_for(output_dir))
-        if json_logs:
-            result = await Runner(*runner_args, LogReporter()).run(profiles, plans)
+        if reporter is not None or json_logs:
+            reporter = reporter or LogReporter()
+            result = await Runner(*runner_args, reporter).run(profiles, plans)
         else:
             with progress_display(console) as progress:
                 result = await Runner(*runner_args, RichReporter(progress)).run(profiles, plans)
         if judge and exp.judge.enabled and not result.failures:
+            if reporter is not None:
+                reporter.phase("judging")
             judge_core = await open_judge(exp, common, stack, model=simulator_model, state_dir=output_dir / "state")
             result.judge = await judge_run(output_dir, exp, judge_core, console)
             return result

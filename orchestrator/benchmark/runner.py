@@ -44,9 +44,11 @@ class Reporter:
 
     def phase(self, text: str) -> None: ...
 
+    def session_started(self, method: str, plan: SessionPlan) -> None: ...
+
     def session_done(self, record: SessionRecord) -> None: ...
 
-    def session_failed(self, method: str, profile_id: str, session: int, error: BaseException) -> None: ...
+    def session_failed(self, method: str, plan: SessionPlan, error: BaseException) -> None: ...
 
 
 @dataclass
@@ -133,13 +135,14 @@ class Runner:
             memory = previous[-1].memory if previous else {}
             await method.restore(user_key(self.run_id, method.name, profile_id), memory)
             for plan in todo:
+                self.reporter.session_started(method.name, plan)
                 try:
                     record = await run_session(method, self.simulator, plan, self.run_id, self.exp.max_turns)
                 except Exception as err:  # noqa: BLE001 - one failed chain must not stop the others
                     log.error("session_failed", method=method.name, profile_id=profile_id, session=plan.session,
                               error=repr(err), exc_info=err)
                     result.failures.append(f"{method.name}/{profile_id}/session {plan.session}: {err!r}")
-                    self.reporter.session_failed(method.name, profile_id, plan.session, err)
+                    self.reporter.session_failed(method.name, plan, err)
                     return
                 await self.log.append(record)
                 done[record.key] = record

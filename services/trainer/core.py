@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from attune.services.common.logging import get_logger
+from attune.services.common.protos import copy_message
 from attune.services.common.validation import check_id
 from attune.services.trainer.jobs import KINDS
 from attune.services.trainer.settings import TrainerSettings
@@ -116,10 +117,10 @@ class TrainerService:
         log.info("job_queued", job_id=job.job_id, kind=spec.kind, adapter_name=spec.adapter_name,
                  max_steps=spec.max_steps)
         self._schedule()
-        return _copy(job)
+        return copy_message(job)
 
     async def get_job(self, request: trainer_pb2.GetJobRequest) -> trainer_pb2.TrainJob:
-        return _copy(self._record(request.job_id).job)
+        return copy_message(self._record(request.job_id).job)
 
     async def list_jobs(self, request: trainer_pb2.ListJobsRequest) -> trainer_pb2.ListJobsResponse:
         """Every job, oldest first."""
@@ -138,7 +139,7 @@ class TrainerService:
             task = self._tasks.get(job_id)
             if task is not None:
                 await asyncio.shield(task)
-        return _copy(record.job)
+        return copy_message(record.job)
 
     async def watch_job(self, request: trainer_pb2.GetJobRequest) -> AsyncIterator[trainer_pb2.TrainJob]:
         """The job now, then after each change, until it is finished (a slow reader skips to the latest)."""
@@ -148,7 +149,7 @@ class TrainerService:
             changed = self._changed
             if record.version != sent:
                 sent = record.version
-                yield _copy(record.job)
+                yield copy_message(record.job)
             if record.job.state in TERMINAL:
                 return
             await changed.wait()
@@ -169,7 +170,7 @@ class TrainerService:
     async def _validated(self, spec: trainer_pb2.TrainJobSpec) -> trainer_pb2.TrainJobSpec:
         """A copy of ``spec`` with defaults filled in and paths made absolute; InvalidArgument names a bad field."""
         kind = _kind(spec.kind)
-        out = _copy(spec)
+        out = copy_message(spec)
         out.scope = _scope(spec.scope, spec.scope_id)
         out.adapter_name = _adapter_name(spec.adapter_name)
         out.max_steps = _max_steps(spec.max_steps)
@@ -305,12 +306,6 @@ class TrainerService:
 # ---- helpers ----------------------------------------------------------------
 
 
-def _copy(message):
-    copy = type(message)()
-    copy.CopyFrom(message)
-    return copy
-
-
 async def _kill(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM the process group, SIGKILL it after KILL_GRACE_S, and reap the process."""
     _signal_group(proc.pid, signal.SIGTERM)
@@ -441,4 +436,4 @@ async def build(context) -> TrainerService:
         update["adapter_dir"] = getattr(model_settings, "adapter_dir", None) or data_dir / "adapters"
     if not settings.base_model and model_settings is not None:
         update["base_model"] = str(await asyncio.to_thread(ensure_converted, data_dir))
-    return TrainerService(settings.model_copy(update=update), context.state_dir)
+    return TrainerService(settings.modelcopy_message(update=update), context.state_dir)

@@ -1,0 +1,1 @@
+"""The orchestrator service: runs benchmark experiments for remote clients (``attune submit``)."""

@@ -1,0 +1,279 @@
+"""The orchestrator service's core: benchmark runs started, watched, cancelled and reported over gRPC.
+
+Each run is ``attune run`` in this process (``run_experiment``) writing into
+``<runs_dir>/<run_id>``: the same session log, resume, judging and report as on
+the command line. The run id is the folder, so a second StartRun of an id that
+exists resumes that run (finished sessions are kept) rather than starting a
+duplicate, and one that is running is returned as it is. A cancelled run stops
+at once; the sessions it had finished stay, and StartRun resumes it later.
+
+Each run's state is also written to ``run.json`` in its folder (atomically), so
+a restarted service lists its earlier runs; one that was running when the
+service stopped reads ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import yaml
+from google.protobuf import json_format
+from rich.console import Console
+
+from attune.orchestrator.benchmark.experiment import (
+    Experiment,
+    ExperimentError,
+    load_problems_for,
+    load_profiles_for,
+    parse_experiment,
+)
+from attune.orchestrator.benchmark.records import SessionRecord
+from attune.orchestrator.benchmark.runner import Reporter, check_output_dir
+from attune.orchestrator.benchmark.session import SessionPlan
+from attune.services.common import metrics
+from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from attune.services.common.files import atomic_write_text
+from attune.services.common.logging import get_logger
+from attune.services.common.protos import copy_message
+from attune.services.common.settings import CommonSettings
+from attune.services.common.validation import check_id
+from attune.services.orchestrator.settings import OrchestratorSettings
+from attune.v1 import orchestrator_pb2
+
+log = get_logger(__name__)
+
+RUN_FILE = "run.json"
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
+REPORTS = {"markdown": "report.md", "html": "report.html"}
+
+
+class RunState:
+    """One run: its proto, its task, and an event that wakes watchers at each change."""
+
+    def __init__(self, run: orchestrator_pb2.Run):
+        self.run = run
+        self.task: asyncio.Task | None = None
+        self.began = time.monotonic()
+        self.finished_here = 0
+        # How a stop from outside ends the run: cancelled by a client, or interrupted by a shutdown.
+        self.stop_as = ("interrupted", "the orchestrator stopped while the run was going on")
+        self.next_change = asyncio.Event()
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.run.output_dir)
+
+    @property
+    def running(self) -> bool:
+        return self.run.state not in TERMINAL
+
+    def changed(self) -> None:
+        """Stamp elapsed time and ETA, save run.json, wake the watchers."""
+        progress = self.run.progress
+        progress.state = self.run.state
+        progress.elapsed_s = time.monotonic() - self.began
+        left = progress.sessions_total - progress.sessions_done
+        progress.eta_s = progress.elapsed_s / self.finished_here * left if self.finished_here >= 2 else 0.0
+        metrics.RUN_SESSIONS.labels(self.run.run_id, "done").set(progress.sessions_done)
+        metrics.RUN_SESSIONS.labels(self.run.run_id, "total").set(progress.sessions_total)
+        metrics.RUN_ETA.labels(self.run.run_id).set(progress.eta_s)
+        atomic_write_text(self.folder / RUN_FILE, json_format.MessageToJson(self.run))
+        self.next_change.set()
+        self.next_change = asyncio.Event()
+
+
+class ServiceReporter(Reporter):
+    """The runner's progress into the run's state and the orchestrator's metrics."""
+
+    def __init__(self, state: RunState, methods: list[str]):
+        self.state, self.methods = state, methods
+
+    def start(self, total: int, done: int) -> None:
+        progress = self.state.run.progress
+        progress.sessions_total, progress.sessions_done, progress.sessions_resumed = total, done, done
+        self.state.changed()
+
+    def phase(self, text: str) -> None:
+        self.state.run.progress.phase = text
+        self.state.changed()
+
+    def session_started(self, method: str, plan: SessionPlan) -> None:
+        metrics.SESSIONS_STARTED.labels(method, plan.problem.dataset).inc()
+
+    def session_done(self, record: SessionRecord) -> None:
+        metrics.count_session(record)
+        progress = self.state.run.progress
+        progress.sessions_done += 1
+        progress.prompt_tokens += sum(c.prompt for c in record.tokens.values())
+        progress.completion_tokens += sum(c.completion for c in record.tokens.values())
+        self.state.finished_here += 1
+        self.state.changed()
+
+    def session_failed(self, method: str, plan: SessionPlan, error: BaseException) -> None:
+        metrics.SESSIONS_FAILED.labels(method, plan.problem.dataset).inc()
+        self.state.run.progress.errors += 1
+        self.state.changed()
+
+
+class OrchestratorService:
+    """Runs experiments in this process, one folder per run id under ``runs_dir``."""
+
+    def __init__(self, settings: OrchestratorSettings, common: CommonSettings, model=None):
+        self.settings, self.common = settings, common
+        self.runs_dir = settings.resolved_runs_dir(common.data_dir)
+        # A model core shared with the caller (tests) for in-process runs; None: each run loads its own.
+        self.model = model
+        self.runs: dict[str, RunState] = {}
+
+    async def start(self) -> None:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        for path in sorted(self.runs_dir.glob(f"*/{RUN_FILE}")):
+            run = json_format.Parse(path.read_text(), orchestrator_pb2.Run())
+            if run.state not in TERMINAL:
+                run.state, run.error = "interrupted", "the orchestrator stopped while the run was going on"
+            run.progress.state = run.state
+            self.runs[run.run_id] = RunState(run)
+        log.info("orchestrator_started", runs_dir=str(self.runs_dir), runs=len(self.runs))
+
+    async def close(self) -> None:
+        """Stop the runs going on; each is left ``interrupted`` and resumes with StartRun."""
+        for state in self.runs.values():
+            if state.task is not None and not state.task.done():
+                state.task.cancel()
+                await asyncio.gather(state.task, return_exceptions=True)
+
+    # ---- RPCs -----------------------------------------------------------------------------------------
+
+    async def start_run(self, request: orchestrator_pb2.StartRunRequest) -> orchestrator_pb2.Run:
+        exp = self._experiment(request.experiment_yaml)
+        run_id = check_id("run_id", request.run_id or exp.name, 128)
+        if "/" in run_id or run_id.startswith("."):
+            raise InvalidArgument("run_id", "must be a folder name (no '/', not starting with '.')")
+        known = self.runs.get(run_id)
+        if known is not None and known.running:
+            return copy_message(known.run)
+        if sum(s.running for s in self.runs.values()) >= self.settings.max_concurrent_runs:
+            raise ResourceExhausted(f"{self.settings.max_concurrent_runs} run(s) are going on already; "
+                                    f"wait for one to end or cancel it")
+        folder = self.runs_dir / run_id
+        await asyncio.to_thread(_check_inputs, exp, folder)
+        state = RunState(orchestrator_pb2.Run(run_id=run_id, state="running", output_dir=str(folder),
+                                              experiment_name=exp.name, methods=exp.methods,
+                                              progress=orchestrator_pb2.RunProgress(run_id=run_id,
+                                                                                    phase="starting")))
+        self.runs[run_id] = state
+        state.changed()
+        state.task = asyncio.create_task(self._run(state, exp))
+        log.info("run_started", run_id=run_id, experiment=exp.name, resumed=known is not None)
+        return copy_message(state.run)
+
+    async def get_run(self, request: orchestrator_pb2.GetRunRequest) -> orchestrator_pb2.Run:
+        return copy_message(self._state(request.run_id).run)
+
+    async def list_runs(self, request: orchestrator_pb2.ListRunsRequest) -> orchestrator_pb2.ListRunsResponse:
+        return orchestrator_pb2.ListRunsResponse(runs=[copy_message(self.runs[k].run) for k in sorted(self.runs)])
+
+    async def watch_run(self, request: orchestrator_pb2.GetRunRequest) -> AsyncIterator[orchestrator_pb2.RunProgress]:
+        state = self._state(request.run_id)
+        while True:
+            changed = state.next_change  # taken before the snapshot: no change after it goes unseen
+            yield copy_message(state.run.progress)
+            if not state.running:
+                return
+            await changed.wait()
+
+    async def cancel_run(self, request: orchestrator_pb2.GetRunRequest) -> orchestrator_pb2.Run:
+        state = self._state(request.run_id)
+        if state.task is not None and not state.task.done():
+            state.stop_as = ("cancelled", "cancelled by a client; StartRun with the same run id resumes it")
+            state.task.cancel()
+            await asyncio.gather(state.task, return_exceptions=True)
+        return copy_message(state.run)
+
+    async def get_report(self, request: orchestrator_pb2.GetReportRequest) -> orchestrator_pb2.Report:
+        state = self._state(request.run_id)
+        fmt = request.format or "markdown"
+        if fmt not in REPORTS:
+            raise InvalidArgument("format", f"is {fmt!r}; one of {', '.join(REPORTS)}")
+        path = state.folder / REPORTS[fmt]
+        if state.running or not path.is_file():
+            raise FailedPrecondition(f"run {state.run.run_id} has no report yet (state {state.run.state}): it is "
+                                     f"written when the run and its judging have succeeded")
+        return orchestrator_pb2.Report(run_id=state.run.run_id, format=fmt, content=path.read_bytes())
+
+    # ---- internals ------------------------------------------------------------------------------------
+
+    def _experiment(self, text: str) -> Experiment:
+        if not text.strip():
+            raise InvalidArgument("experiment_yaml", "must not be empty")
+        if len(text.encode()) > self.settings.max_experiment_bytes:
+            raise InvalidArgument("experiment_yaml", f"is larger than {self.settings.max_experiment_bytes} bytes")
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise InvalidArgument("experiment_yaml", f"is not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise InvalidArgument("experiment_yaml", f"must be a mapping of keys, not {type(data).__name__}")
+        try:
+            return parse_experiment(data)
+        except ExperimentError as err:
+            raise InvalidArgument("experiment_yaml", str(err)) from None
+
+    def _state(self, run_id: str) -> RunState:
+        check_id("run_id", run_id, 128)
+        try:
+            return self.runs[run_id]
+        except KeyError:
+            raise NotFound(f"no run {run_id!r}; ListRuns lists them") from None
+
+    async def _run(self, state: RunState, exp: Experiment) -> None:
+        from attune.orchestrator.benchmark.run import run_experiment
+        from attune.orchestrator.report import write_report
+
+        try:
+            result = await run_experiment(exp, state.folder, self.common, console=Console(file=io.StringIO()),
+                                          model=self.model, reporter=ServiceReporter(state, exp.methods))
+            failures = result.failures or (result.judge.failures if result.judge is not None else [])
+            if failures:
+                self._end(state, "failed", f"{len(failures)} failure(s), the first: {failures[0]}")
+                return
+            state.run.progress.phase = "report"
+            state.changed()
+            await asyncio.to_thread(write_report, [state.folder])
+            self._end(state, "succeeded", "")
+        except asyncio.CancelledError:
+            self._end(state, *state.stop_as)
+            raise
+        except Exception as err:  # noqa: BLE001 - a run's failure is its state, not the service's
+            log.exception("run_failed", run_id=state.run.run_id)
+            self._end(state, "failed", f"{type(err).__name__}: {err}")
+
+    def _end(self, state: RunState, outcome: str, error: str) -> None:
+        if not state.running:
+            return
+        state.run.state, state.run.error = outcome, error
+        state.changed()
+        log.info("run_ended", run_id=state.run.run_id, state=outcome, error=error)
+
+
+def _check_inputs(exp: Experiment, folder: Path) -> None:
+    """What ``run_experiment`` would refuse, refused at StartRun: missing profiles or tasks, a folder that holds
+    another experiment."""
+    try:
+        load_profiles_for(exp)
+        load_problems_for(exp)
+    except ExperimentError as err:
+        raise InvalidArgument("experiment_yaml", str(err)) from None
+    try:
+        check_output_dir(exp, folder)
+    except ExperimentError as err:
+        raise FailedPrecondition(str(err)) from None
+
+
+async def build(context) -> OrchestratorService:
+    """The registry's factory: runs reach the other services at their targets (or load them in process)."""
+    return OrchestratorService(context.settings, context.common)
