@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -188,8 +189,9 @@ def cmd_run(args, common: CommonSettings) -> int:
     setup_logging("attune-run", common.log_level if args.json_logs else "warning", json=args.json_logs)
     output_dir = Path(args.output_dir or f"runs/{exp.name}")
     try:
+        shard = shard_from_args(args)
         result = asyncio.run(run_experiment(exp, output_dir, common, json_logs=args.json_logs, console=console,
-                                            judge=not args.no_judge))
+                                            judge=not args.no_judge, shard=shard))
     except (ExperimentError, LogCorrupt) as err:
         console.print(f"[red]error:[/] {err}")
         return 2
@@ -206,6 +208,19 @@ def cmd_run(args, common: CommonSettings) -> int:
         for failure in judged.failures:
             console.print(f"[red]not judged:[/] {failure}")
     return 1 if result.failures or (judged is not None and judged.failures) else 0
+
+
+def shard_from_args(args):
+    """``--shards N`` with ``--shard-index I`` (default: $JOB_COMPLETION_INDEX, set by an Indexed Job)."""
+    from attune.orchestrator.benchmark.experiment import ExperimentError
+    from attune.orchestrator.benchmark.shards import Shard
+
+    if not args.shards:
+        return None
+    index = args.shard_index if args.shard_index is not None else os.environ.get("JOB_COMPLETION_INDEX")
+    if index is None or not str(index).isdigit():
+        raise ExperimentError("--shards needs --shard-index (or JOB_COMPLETION_INDEX, as an Indexed Job sets it)")
+    return Shard(int(index), args.shards)
 
 
 def cmd_plan(args, common: CommonSettings) -> int:
@@ -414,6 +429,9 @@ def add_run_parser(sub) -> None:
     run.add_argument("--output-dir", help="where sessions.jsonl goes (default runs/<name>)")
     run.add_argument("--json-logs", action="store_true", help="log JSON lines instead of the progress display")
     run.add_argument("--no-judge", action="store_true", help="skip the judge step (run `attune judge` later)")
+    run.add_argument("--shards", type=int, default=0, help="split the profiles over this many shards and run one "
+                                                           "(docs/deployment.md: sharded runs)")
+    run.add_argument("--shard-index", type=int, help="which shard, 0-based (default: $JOB_COMPLETION_INDEX)")
     run.set_defaults(func=cmd_run)
 
     plan = sub.add_parser("plan", help="sessions, tokens by role and time of an experiment, before running it")

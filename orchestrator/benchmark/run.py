@@ -15,12 +15,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from attune.orchestrator.benchmark import shards
 from attune.orchestrator.benchmark.experiment import Experiment, load_problems_for, load_profiles_for, seeds_used
 from attune.orchestrator.benchmark.judge_run import judge_run, open_judge
 from attune.orchestrator.benchmark.provenance import record_start
 from attune.orchestrator.benchmark.records import SessionRecord
 from attune.orchestrator.benchmark.runner import Reporter, Runner, RunResult, check_output_dir
 from attune.orchestrator.benchmark.session import plan_sessions
+from attune.orchestrator.benchmark.shards import Shard, record_plan
 from attune.orchestrator.benchmark.simulator import UserSimulator
 from attune.orchestrator.benchmark.summary import summary_table
 from attune.orchestrator.memory import Services, open_clients, open_in_process
@@ -108,14 +110,21 @@ def progress_display(console: Console) -> Progress:
 
 async def run_experiment(exp: Experiment, output_dir: Path, common: CommonSettings, *, json_logs: bool = False,
                          console: Console | None = None, model=None, judge: bool = True,
-                         reporter: Reporter | None = None) -> RunResult:
+                         reporter: Reporter | None = None, shard: Shard | None = None) -> RunResult:
     """Validate the inputs, open the services, run every session not yet done, judge them (unless
     ``judge`` or the experiment's ``judge.enabled`` says not to), print the summary. ``reporter`` (the
-    orchestrator service's) replaces the progress display or the log lines."""
+    orchestrator service's) replaces the progress display or the log lines. With ``shard``, only that shard's
+    profiles run, into its own folder under ``output_dir`` (shards.py); the shard that completes the set merges
+    the logs and judges the whole run."""
     console = console or Console(stderr=True)
-    profiles = load_profiles_for(exp)
+    everyone = profiles = load_profiles_for(exp)
     plans = plan_sessions(exp, profiles, load_problems_for(exp))
-    check_output_dir(exp, output_dir)  # before provenance is written there
+    run_dir = output_dir
+    check_output_dir(exp, run_dir)
+    if shard is not None:
+        start, stop = record_plan(run_dir, len(profiles), shard.count)[shard.index]
+        profiles, plans, output_dir = profiles[start:stop], plans[start:stop], shard.folder(run_dir)
+        check_output_dir(exp, output_dir)  # before provenance is written there
     services = await open_services(exp, common, output_dir, model)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(services.close)
@@ -124,20 +133,33 @@ async def run_experiment(exp: Experiment, output_dir: Path, common: CommonSettin
                            common.data_dir, seeds_used(exp, load(JudgeSettings).seed))
         services.model = agent_model
         simulator = UserSimulator(simulator_model, exp.simulator, seed=exp.seed)
-        runner_args = (exp, output_dir, services, simulator, run_id_for(output_dir))
+        runner_args = (exp, output_dir, services, simulator, run_id_for(run_dir))
         if reporter is not None or json_logs:
             reporter = reporter or LogReporter()
-            result = await Runner(*runner_args, reporter).run(profiles, plans)
+            result = await Runner(*runner_args, reporter).run(profiles, plans, everyone)
         else:
             with progress_display(console) as progress:
-                result = await Runner(*runner_args, RichReporter(progress)).run(profiles, plans)
+                result = await Runner(*runner_args, RichReporter(progress)).run(profiles, plans, everyone)
+        if shard is not None and (result.failures or not merged(run_dir, shard, result, console)):
+            return result
         if judge and exp.judge.enabled and not result.failures:
             if reporter is not None:
                 reporter.phase("judging")
-            judge_core = await open_judge(exp, common, stack, model=simulator_model, state_dir=output_dir / "state")
-            result.judge = await judge_run(output_dir, exp, judge_core, console)
+            judge_core = await open_judge(exp, common, stack, model=simulator_model, state_dir=run_dir / "state")
+            result.judge = await judge_run(run_dir, exp, judge_core, console)
             return result
     if not json_logs:
         # Wide enough for every column even when the output is not a terminal.
-        Console(file=console.file, width=max(console.width, 130)).print(summary_table(output_dir))
+        Console(file=console.file, width=max(console.width, 130)).print(summary_table(run_dir))
     return result
+
+
+def merged(run_dir: Path, shard: Shard, result: RunResult, console: Console) -> bool:
+    """Mark the shard done; True when this shard found every shard done and merged their logs."""
+    shards.mark_done(run_dir, shard, result.finished + result.resumed)
+    if not (shards.all_done(run_dir, shard.count) and shards.take_merge_lock(run_dir)):
+        console.print(f"shard {shard.name} done; the last shard to finish merges the run")
+        return False
+    count = shards.merge(run_dir, shard.count)
+    console.print(f"shard {shard.name} merged {count} sessions of {shard.count} shards into {run_dir}")
+    return True

@@ -90,12 +90,14 @@ class Runner:
         self.reporter = reporter or Reporter()
         self.log = SessionLog(output_dir / SESSIONS_FILE)
 
-    async def run(self, profiles: list, plans: list[list[SessionPlan]]) -> RunResult:
+    async def run(self, profiles: list, plans: list[list[SessionPlan]], everyone: list | None = None) -> RunResult:
+        """Run the sessions of ``plans`` not yet done. ``everyone``: all of the experiment's profiles when
+        these are one shard's (methods that learn before the run train on profiles disjoint from all)."""
         check_output_dir(self.exp, self.output_dir)
         done = self.log.load()
         result = RunResult(total=len(self.exp.methods) * sum(len(p) for p in plans), resumed=len(done))
         self.reporter.start(result.total, len(done))
-        methods = await self._methods(profiles)
+        methods = await self._methods(everyone or profiles)
         self.reporter.phase("sessions")
         limit = asyncio.Semaphore(self.exp.concurrency)
         chains = [self._chain(methods[name], chain, done, limit, result)

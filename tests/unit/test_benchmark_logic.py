@@ -195,3 +195,33 @@ async def test_lora_user_snapshot_restores_the_adapter_and_rows():
     assert method.snapshot("u1") == state
     assert adapter_name("run", "u1", 1) != adapter_name("run", "u2", 1) != adapter_name("run", "u1", 2)
     assert len(adapter_name("r" * 500, "u" * 500, 10**6)) < 128
+
+
+def test_shard_ranges_cover_the_profiles_in_order_balanced_to_one():
+    from attune.orchestrator.benchmark.shards import shard_ranges
+
+    assert shard_ranges(60, 12) == [(5 * i, 5 * i + 5) for i in range(12)]
+    ranges = shard_ranges(10, 4)
+    assert ranges == [(0, 3), (3, 6), (6, 8), (8, 10)]
+    for count in range(1, 11):
+        got = shard_ranges(10, count)
+        assert [a for a, _ in got[1:]] == [b for _, b in got[:-1]] and got[0][0] == 0 and got[-1][1] == 10
+        assert max(b - a for a, b in got) - min(b - a for a, b in got) <= 1
+    with pytest.raises(ExperimentError, match="11 shards for 10 profiles"):
+        shard_ranges(10, 11)
+
+
+def test_a_shard_plan_is_fixed_and_one_caller_takes_the_merge_lock(tmp_path):
+    from attune.orchestrator.benchmark.shards import Shard, all_done, mark_done, record_plan, take_merge_lock
+
+    assert record_plan(tmp_path, 5, 2) == [(0, 3), (3, 5)]
+    assert record_plan(tmp_path, 5, 2) == [(0, 3), (3, 5)], "the same plan again is fine"
+    with pytest.raises(ExperimentError, match="planned with other shards"):
+        record_plan(tmp_path, 5, 3)
+    with pytest.raises(ExperimentError, match="index must be in 0..1"):
+        Shard(2, 2)
+    mark_done(tmp_path, Shard(0, 2), 3)
+    assert not all_done(tmp_path, 2)
+    mark_done(tmp_path, Shard(1, 2), 2)
+    assert all_done(tmp_path, 2)
+    assert [take_merge_lock(tmp_path) for _ in range(3)] == [True, False, False]

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 from helm_python import _native
@@ -669,8 +670,6 @@ KUBERNETES_VERSION = "1.33.0"
 
 def test_every_manifest_validates_against_the_kubernetes_schemas_strictly(rendered):
     """Offline, with kubernetes-validate's bundled schemas; strict: an unknown field is an error."""
-    import kubernetes_validate
-
     checked = 0
     for obj in rendered.objects:
         if obj["kind"] in CUSTOM_KINDS:
@@ -681,9 +680,29 @@ def test_every_manifest_validates_against_the_kubernetes_schemas_strictly(render
 
 
 def test_the_schema_check_catches_a_misspelt_field(default):
-    import kubernetes_validate
-
     deployment = copy.deepcopy(default.get("Deployment", MODEL))
     deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
     with pytest.raises(kubernetes_validate.ValidationError, match="imagePullPolicyy"):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+RUN_VALUES: dict[str, Any] = {"runJob": {"enabled": True, "name": "full-1", "experiment": "/data/experiments/full.yaml",
+                                         "shards": 6, "parallelism": 3}}
+
+
+def test_a_sharded_run_is_an_indexed_job_over_the_services(chart):
+    rendered = render(chart, RUN_VALUES)
+    job = rendered.get("Job", f"{RELEASE}-run-job-{REVISION}")
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 6, 3)
+    (shard,) = spec["template"]["spec"]["containers"]
+    assert shard["command"][-3:] == ["-m", "attune.orchestrator.cli", "run"]
+    args = shard["args"]
+    assert args[0] == "/data/experiments/full.yaml" and args[args.index("--shards") + 1] == "6"
+    assert args[args.index("--output-dir") + 1] == "/data/runs/full-1" and "grpc" in args
+    env = {e["name"]: e.get("value") for e in shard["env"]}
+    for name in ("model", "extractor", "retrieval", "uservec", "judge", "trainer"):
+        assert env[f"ATTUNE_{name.upper()}_TARGET"] == f"{RELEASE}-{name}:{SERVICES[name][1]}"
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    with pytest.raises(HelmRenderError, match="runJob.experiment is empty"):
+        render(chart, {"runJob": {"enabled": True, "name": "x"}})
