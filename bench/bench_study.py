@@ -37,6 +37,7 @@ DATA_DIR = ROOT / ".attune"
 def train(rows: Path, out: Path, steps: int) -> dict:
     """One LoRA job process, as the trainer service starts it; its training.json."""
     spec = out.with_suffix(".json")
+    spec.parent.mkdir(parents=True, exist_ok=True)
     spec.write_text(json.dumps({"kind": "lora", "scope": "user", "scopeId": "persona_000", "dataPath": str(rows),
                                 "adapterName": out.name, "maxSteps": steps, "seed": 0,
                                 "paramsJson": json.dumps({"batch_size": 4})}))
