@@ -16,6 +16,7 @@ never know which.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -25,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from attune.orchestrator.memory import Services
 from attune.orchestrator.prompts import agent_messages
 from attune.services.model.client import chat_request
-from attune.v1 import common_pb2
+from attune.services.trainer.client import wait_for_job
+from attune.v1 import common_pb2, trainer_pb2
 
 
 class UnknownMethod(ValueError):
@@ -153,12 +155,16 @@ class Method:
     async def observe(self, user_id: str, message: str, reply: str) -> None:
         """The agent answered ``message`` with ``reply``; nothing to do by default."""
 
+    def adapter(self, user_id: str) -> str:
+        """The model adapter that answers this user (lora_user's own); the base model by default."""
+        return ""
+
     async def respond(self, user_id: str, message: str, ledger: Ledger) -> AgentReply:
         recalled = await self.recall(user_id, message, ledger)
         history = self.history[user_id]
         history.append(("user", message))
         text = await self.chat(user_id, agent_messages(recalled.memory, history, self.settings.max_history_turns),
-                               ledger)
+                               ledger, adapter=self.adapter(user_id))
         history.append(("assistant", text))
         await self.observe(user_id, message, text)
         return AgentReply(text, recalled.memory, recalled.reward)
@@ -187,6 +193,29 @@ class Method:
 
     def transcript(self, user_id: str) -> list[tuple[str, str]]:
         return list(self.history.get(user_id, []))
+
+
+class TrainingFailed(RuntimeError):
+    pass
+
+
+async def train_adapter(method: Method, what: str, name: str, rows: list[dict], timeout_s: float,
+                        **spec) -> trainer_pb2.TrainJob | None:
+    """Train adapter ``name`` on ``rows`` as a trainer job (``spec``: the TrainJobSpec's other fields) and wait for
+    it; None when the model service already serves an adapter of that name (an earlier, interrupted run trained
+    it on the same rows)."""
+    info = await method.services.model.get_info()
+    if name in info.adapters:
+        return None
+    data = method.workdir / f"{name}.jsonl"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    job = await method.services.trainer.submit_job(trainer_pb2.TrainJobSpec(
+        data_path=str(data.resolve()), adapter_name=name, seed=method.seed, **spec))
+    done = await wait_for_job(method.services.trainer, job.job_id, timeout_s)
+    if done.state != "succeeded":
+        raise TrainingFailed(f"{what} job {done.job_id} ended {done.state}: {done.error}")
+    return done
 
 
 METHODS: dict[str, type[Method]] = {}

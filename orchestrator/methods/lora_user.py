@@ -28,15 +28,10 @@ import json
 import math
 from dataclasses import dataclass
 
-from attune.orchestrator.methods.base import AgentReply, Context, Ledger, Method, register_method
+from attune.orchestrator.methods.base import Context, Ledger, Method, Recall, register_method, train_adapter
 from attune.orchestrator.prompts import agent_messages
 from attune.orchestrator.reward import RuleRewardScorer
-from attune.services.trainer.client import wait_for_job
-from attune.v1 import common_pb2, trainer_pb2
-
-
-class TrainingFailed(RuntimeError):
-    pass
+from attune.v1 import common_pb2
 
 
 @dataclass
@@ -69,22 +64,27 @@ class LoraUser(Method):
         self.adapters: dict[str, str] = {}  # user -> the adapter answering their sessions ("" before one exists)
         self.rows: dict[str, list[dict]] = {}  # user -> training rows so far, oldest first
         self.pending: dict[str, Pending | None] = {}
+        self.corrected: dict[str, list[tuple[str, str]] | None] = {}  # this turn's: set by recall, used by observe
         self.trained: dict[str, dict] = {}  # user -> the last training job: adapter, rows, steps, tokens
 
     async def start_session(self, ctx: Context) -> None:
         await super().start_session(ctx)
         self.pending[ctx.user_id] = None
 
-    async def respond(self, user_id: str, message: str, ledger: Ledger) -> AgentReply:
-        corrected = await self._judge_last(user_id, message)
-        history = self.history[user_id]
-        prompt = corrected or agent_messages([], [*history, ("user", message)], self.settings.max_history_turns)
-        history.append(("user", message))
-        text = await self.chat(user_id, agent_messages([], history, self.settings.max_history_turns), ledger,
-                               adapter=self.adapters.get(user_id, ""))
-        history.append(("assistant", text))
-        self.pending[user_id] = Pending(prompt, text)
-        return AgentReply(text)
+    def adapter(self, user_id: str) -> str:
+        return self.adapters.get(user_id, "")
+
+    async def recall(self, user_id: str, message: str, ledger: Ledger) -> Recall:
+        """No memory lines; ``message`` judges the reply waiting for it."""
+        self.corrected[user_id] = await self._judge_last(user_id, message)
+        return Recall()
+
+    async def observe(self, user_id: str, message: str, reply: str) -> None:
+        """The reply waits for the next turn, with the prompt it answered (or, after a correction, the request
+        it finally answers)."""
+        prompt = self.corrected.pop(user_id, None) or agent_messages(
+            [], self.history[user_id][:-1], self.settings.max_history_turns)
+        self.pending[user_id] = Pending(prompt, reply)
 
     async def _judge_last(self, user_id: str, message: str) -> list[tuple[str, str]] | None:
         """Judge the waiting reply by ``message``: keep it as a row when accepted; when corrected, return the
@@ -109,24 +109,16 @@ class LoraUser(Method):
         s, ctx = self.settings, self.context[user_id]
         name = adapter_name(ctx.run_id, user_id, ctx.session)
         batch = min(s.lora_user_batch_size, len(rows))
-        steps = s.lora_user_epochs * math.ceil(len(rows) / batch)
-        info = await self.services.model.get_info()
-        if name not in info.adapters:  # published by an earlier, interrupted run: the same rows trained it
-            data = self.workdir / f"{name}.jsonl"
-            data.parent.mkdir(parents=True, exist_ok=True)
-            data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-            params = {"batch_size": batch, "token_budget": s.lora_user_token_budget}
-            job = await self.services.trainer.submit_job(trainer_pb2.TrainJobSpec(
-                kind="lora", scope="user", scope_id=user_id, data_path=str(data.resolve()), adapter_name=name,
-                max_steps=steps, learning_rate=s.lora_user_learning_rate, seed=self.seed,
-                params_json=json.dumps(params)))
-            done = await wait_for_job(self.services.trainer, job.job_id, s.lora_user_timeout_s)
-            if done.state != "succeeded":
-                raise TrainingFailed(f"per-user adapter job {done.job_id} ended {done.state}: {done.error}")
+        done = await train_adapter(
+            self, "per-user adapter", name, rows, s.lora_user_timeout_s, kind="lora", scope="user",
+            scope_id=user_id, max_steps=s.lora_user_epochs * math.ceil(len(rows) / batch),
+            learning_rate=s.lora_user_learning_rate,
+            params_json=json.dumps({"batch_size": batch, "token_budget": s.lora_user_token_budget}))
+        if done is None:
+            self.trained[user_id] = {"adapter": name, "rows": len(rows), "steps": 0, "tokens": 0, "reused": True}
+        else:
             ledger.add("training", common_pb2.TokenUsage(prompt_tokens=done.tokens))
             self.trained[user_id] = {"adapter": name, "rows": len(rows), "steps": done.step, "tokens": done.tokens}
-        else:
-            self.trained[user_id] = {"adapter": name, "rows": len(rows), "steps": 0, "tokens": 0, "reused": True}
         self.adapters[user_id] = name
 
     def snapshot(self, user_id: str) -> dict:

@@ -14,10 +14,8 @@ from __future__ import annotations
 import json
 import random
 
-from attune.orchestrator.methods.base import Ledger, register_method
+from attune.orchestrator.methods.base import Ledger, register_method, train_adapter
 from attune.orchestrator.methods.reflection import Reflection
-from attune.services.trainer.client import wait_for_job
-from attune.v1 import trainer_pb2
 
 OPENERS = (
     "Can you help me with a math problem? Solve 3x + 5 = 20.",
@@ -25,10 +23,6 @@ OPENERS = (
     "Why does ice float on water?",
     "How should I approach a logic puzzle about who sits where?",
 )
-
-
-class TrainingFailed(RuntimeError):
-    pass
 
 
 def note_examples(profiles: list, rows: int, seed: int) -> list[dict]:
@@ -56,17 +50,8 @@ class ReflectionGRPO(Reflection):
         s = self.settings
         self.note_adapter = (f"notes-grpo-s{self.seed}-steps{s.grpo_steps}-rows{s.grpo_rows}"
                              f"-lr{s.grpo_learning_rate:.0e}")
-        info = await self.services.model.get_info()
-        if self.note_adapter in info.adapters:
-            return
-        data = self.workdir / f"{self.note_adapter}.jsonl"
-        data.parent.mkdir(parents=True, exist_ok=True)
-        data.write_text("".join(json.dumps(row) + "\n" for row in note_examples(profiles, s.grpo_rows, self.seed)))
         params = {"num_generations": s.grpo_num_generations, "max_completion_length": s.grpo_max_completion_tokens}
-        job = await self.services.trainer.submit_job(trainer_pb2.TrainJobSpec(
-            kind="grpo_notes", scope="global", data_path=str(data.resolve()), adapter_name=self.note_adapter,
-            max_steps=s.grpo_steps, learning_rate=s.grpo_learning_rate, seed=self.seed,
-            params_json=json.dumps(params)))
-        done = await wait_for_job(self.services.trainer, job.job_id, s.grpo_timeout_s)
-        if done.state != "succeeded":
-            raise TrainingFailed(f"GRPO note-writer job {done.job_id} ended {done.state}: {done.error}")
+        await train_adapter(self, "GRPO note-writer", self.note_adapter,
+                            note_examples(profiles, s.grpo_rows, self.seed), s.grpo_timeout_s, kind="grpo_notes",
+                            scope="global", max_steps=s.grpo_steps, learning_rate=s.grpo_learning_rate,
+                            params_json=json.dumps(params))
