@@ -24,24 +24,16 @@ def _client(common: CommonSettings, target: str):
 
 async def submit(common: CommonSettings, target: str, experiment: Path, run_id: str, detach: bool,
                  console: Console) -> int:
-    client = _client(common, target)
-    try:
+    async with _client(common, target) as client:
         run = await client.start_run(orchestrator_pb2.StartRunRequest(experiment_yaml=experiment.read_text(),
                                                                       run_id=run_id))
         console.print(f"run [bold]{run.run_id}[/] {run.state} on {client.target} (folder there: {run.output_dir})")
-        if detach:
-            return 0
-        return await follow(client, run.run_id, console)
-    finally:
-        await client.close()
+        return 0 if detach else await follow(client, run.run_id, console)
 
 
 async def watch(common: CommonSettings, target: str, run_id: str, console: Console) -> int:
-    client = _client(common, target)
-    try:
+    async with _client(common, target) as client:
         return await follow(client, run_id, console)
-    finally:
-        await client.close()
 
 
 async def follow(client, run_id: str, console: Console) -> int:
@@ -59,22 +51,16 @@ async def follow(client, run_id: str, console: Console) -> int:
 
 
 async def cancel(common: CommonSettings, target: str, run_id: str, console: Console) -> int:
-    client = _client(common, target)
-    try:
+    async with _client(common, target) as client:
         run = await client.cancel_run(orchestrator_pb2.GetRunRequest(run_id=run_id))
-    finally:
-        await client.close()
     console.print(f"run [bold]{run_id}[/]: {run.state}; {run.progress.sessions_done} of "
                   f"{run.progress.sessions_total} sessions done (submit it again to resume)")
     return 0
 
 
 async def list_runs(common: CommonSettings, target: str, console: Console) -> int:
-    client = _client(common, target)
-    try:
+    async with _client(common, target) as client:
         runs = (await client.list_runs()).runs
-    finally:
-        await client.close()
     table = Table("run", "state", "experiment", "methods", "sessions", "tokens", "error", title=client.target)
     for run in runs:
         p = run.progress
@@ -87,11 +73,8 @@ async def list_runs(common: CommonSettings, target: str, console: Console) -> in
 
 async def fetch_report(common: CommonSettings, target: str, run_id: str, fmt: str, out: Path | None,
                        console: Console) -> int:
-    client = _client(common, target)
-    try:
+    async with _client(common, target) as client:
         report = await client.get_report(orchestrator_pb2.GetReportRequest(run_id=run_id, format=fmt))
-    finally:
-        await client.close()
     out = out or Path(f"{run_id}-report.{'html' if report.format == 'html' else 'md'}")
     out.write_bytes(report.content)
     console.print(f"report: [bold]{out}[/]")

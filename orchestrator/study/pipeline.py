@@ -269,14 +269,14 @@ async def train_arm(study: Study, arm: AdapterArm, name: str, rows: Path, held_o
 
 
 async def phase_global(study: Study) -> dict:
-    held_out, user_splits, baseline = set(study.held_out()), study.splits(), study.baseline()
-    users = [u for u in study.users() if u.user_id not in held_out]
+    user_splits, baseline = study.splits(), study.baseline()
+    users = training_users(study)
     folder = study.path("global")
     rows = write_rows(examples_for(users, {u.user_id: user_splits[u.user_id].train for u in users}, baseline),
                       folder / "train.jsonl")
     val = write_rows(examples_for(users, {u.user_id: user_splits[u.user_id].val for u in users}, baseline),
                      folder / "val.jsonl")
-    base_users = json.loads(study.path("baseline", "per_user.json").read_text())
+    base_users = arm_scores(study, "baseline", "per_user.json")
     results = {}
     for arm in study.config.global_adapters:
         name = adapter_name(study, arm, "global")

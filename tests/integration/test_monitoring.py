@@ -6,7 +6,6 @@ every method that ran. The tools come from `make system-packages`; a missing one
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import shutil
 import subprocess
@@ -19,8 +18,8 @@ import yaml
 
 from attune.orchestrator.cli import main
 from attune.orchestrator.stack import LocalStack
-from attune.services.common import registry
 from attune.services.common.net import free_port
+from tests.fixtures.stack import fresh_stack_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 METHODS = ["vanilla", "rag"]
@@ -81,18 +80,6 @@ def wait_until_scraped(port: int, targets: int, timeout_s: float = 60) -> None:
     raise AssertionError(f"{targets} targets up expected, Prometheus says {seen}")
 
 
-def stack_specs(env_data: Path, data_dir: Path, monkeypatch) -> list:
-    (env_data / "models").mkdir(parents=True)
-    # The converted model is reused; stores and runs are this test's own.
-    (env_data / "models" / "SmolLM2-135M-Instruct-float32").symlink_to(
-        data_dir / "models" / "SmolLM2-135M-Instruct-float32")
-    monkeypatch.setenv("ATTUNE_DATA_DIR", str(env_data))
-    specs = [dataclasses.replace(s, port=free_port(), metrics_port=free_port()) for s in registry.services()]
-    for spec in specs:
-        monkeypatch.setenv(spec.target_env, spec.default_target)
-    return specs
-
-
 def prometheus_config(path: Path, specs: list) -> Path:
     path.write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -106,7 +93,7 @@ def prometheus_config(path: Path, specs: list) -> Path:
 
 async def test_prometheus_scrapes_sessions_and_tokens_of_every_method_from_the_stack(data_dir, tmp_path,
                                                                                       monkeypatch):
-    specs = stack_specs(tmp_path / "data", data_dir, monkeypatch)
+    specs = fresh_stack_specs(tmp_path / "data", data_dir, monkeypatch)
     local = LocalStack(tmp_path / "data", specs)
     port = free_port()
     server = None

@@ -14,6 +14,7 @@ from attune.orchestrator.stack import LocalStack
 from attune.services.common import registry
 from attune.services.common.net import free_port
 from attune.services.model.client import ModelClient, chat_request
+from tests.fixtures.stack import fresh_stack_specs
 
 
 @pytest.fixture()
@@ -57,14 +58,8 @@ async def test_up_chat_and_graceful_down(stack):
 async def test_personalized_chat_remembers_across_sessions(data_dir, tmp_path, monkeypatch):
     """`attune up` with every service, then two `attune chat --personalized` sessions of one user."""
     env_data = tmp_path / "data"
-    (env_data / "models").mkdir(parents=True)
     # The converted model is reused; stores (cards, user vectors) are fresh for this test.
-    (env_data / "models" / "SmolLM2-135M-Instruct-float32").symlink_to(
-        data_dir / "models" / "SmolLM2-135M-Instruct-float32")
-    monkeypatch.setenv("ATTUNE_DATA_DIR", str(env_data))
-    specs = [dataclasses.replace(s, port=free_port(), metrics_port=free_port()) for s in registry.services()]
-    for spec in specs:
-        monkeypatch.setenv(spec.target_env, spec.default_target)
+    specs = fresh_stack_specs(env_data, data_dir, monkeypatch)
     local = LocalStack(env_data, specs)
     try:
         states = await local.up(timeout_s=300)
