@@ -357,7 +357,7 @@ def cmd_submit(args, common: CommonSettings) -> int:
     if not path.is_file():
         console.print(f"[red]error:[/] experiment file {path} does not exist")
         return 2
-    return asyncio.run(remote.submit(common, args.to, path, args.run_id, args.detach, console))
+    return asyncio.run(remote.submit(common, args.to, path, args.run_id, args.detach, console, args.shards))
 
 
 def cmd_watch(args, common: CommonSettings) -> int:
@@ -392,6 +392,8 @@ def add_remote_parsers(sub) -> None:
     submit.add_argument("--to", **to)
     submit.add_argument("--run-id", default="", help="the run's id there (default: the experiment's name); an id "
                                                      "that exists resumes that run")
+    submit.add_argument("--shards", type=int, default=0, help="split the run over this many shards where the "
+                        "orchestrator's launcher can (processes, kubernetes); default: its ATTUNE_ORCHESTRATOR_SHARDS")
     submit.add_argument("--detach", action="store_true", help="start it and return; `attune watch RUN` follows it")
     submit.set_defaults(func=cmd_submit)
     for name, func, text in (("watch", cmd_watch, "follow a remote run's progress until it ends"),

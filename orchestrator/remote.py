@@ -23,11 +23,13 @@ def _client(common: CommonSettings, target: str):
 
 
 async def submit(common: CommonSettings, target: str, experiment: Path, run_id: str, detach: bool,
-                 console: Console) -> int:
+                 console: Console, shards: int = 0) -> int:
     async with _client(common, target) as client:
         run = await client.start_run(orchestrator_pb2.StartRunRequest(experiment_yaml=experiment.read_text(),
-                                                                      run_id=run_id))
-        console.print(f"run [bold]{run.run_id}[/] {run.state} on {client.target} (folder there: {run.output_dir})")
+                                                                      run_id=run_id, shards=shards))
+        split = f", {run.shards} shards ({run.launcher})" if run.shards else ""
+        console.print(f"run [bold]{run.run_id}[/] {run.state} on {client.target}{split} (folder there: "
+                      f"{run.output_dir})")
         return 0 if detach else await follow(client, run.run_id, console)
 
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ttune/v1/orchestrator.proto\x12\tattune.v1\"L\n\x0fStartRunRequest\x12\x17\n\x0f\x65xperiment_yaml\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\tJ\x04\x08\x02\x10\x03R\noutput_dir\"\x9b\x01\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x12\n\noutput_dir\x18\x03 \x01(\t\x12(\n\x08progress\x18\x04 \x01(\x0b\x32\x16.attune.v1.RunProgress\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x17\n\x0f\x65xperiment_name\x18\x06 \x01(\t\x12\x0f\n\x07methods\x18\x07 \x03(\t\"\xe8\x01\n\x0bRunProgress\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rsessions_done\x18\x02 \x01(\x03\x12\x16\n\x0esessions_total\x18\x03 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x04 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x05 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x03\x12\r\n\x05state\x18\x07 \x01(\t\x12\r\n\x05phase\x18\x08 \x01(\t\x12\x18\n\x10sessions_resumed\x18\t \x01(\x03\x12\x11\n\telapsed_s\x18\n \x01(\x01\x12\r\n\x05\x65ta_s\x18\x0b \x01(\x01\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x11\n\x0fListRunsRequest\"0\n\x10ListRunsResponse\x12\x1c\n\x04runs\x18\x01 \x03(\x0b\x32\x0e.attune.v1.Run\"2\n\x10GetReportRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"9\n\x06Report\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x32\xfa\x02\n\x13OrchestratorService\x12\x36\n\x08StartRun\x12\x1a.attune.v1.StartRunRequest\x1a\x0e.attune.v1.Run\x12\x32\n\x06GetRun\x12\x18.attune.v1.GetRunRequest\x1a\x0e.attune.v1.Run\x12\x43\n\x08ListRuns\x12\x1a.attune.v1.ListRunsRequest\x1a\x1b.attune.v1.ListRunsResponse\x12>\n\x08WatchRun\x12\x18.attune.v1.GetRunRequest\x1a\x16.attune.v1.RunProgress0\x01\x12\x35\n\tCancelRun\x12\x18.attune.v1.GetRunRequest\x1a\x0e.attune.v1.Run\x12;\n\tGetReport\x12\x1b.attune.v1.GetReportRequest\x1a\x11.attune.v1.Reportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ttune/v1/orchestrator.proto\x12\tattune.v1\"\\\n\x0fStartRunRequest\x12\x17\n\x0f\x65xperiment_yaml\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0e\n\x06shards\x18\x04 \x01(\x05J\x04\x08\x02\x10\x03R\noutput_dir\"\xca\x01\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x12\n\noutput_dir\x18\x03 \x01(\t\x12(\n\x08progress\x18\x04 \x01(\x0b\x32\x16.attune.v1.RunProgress\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x17\n\x0f\x65xperiment_name\x18\x06 \x01(\t\x12\x0f\n\x07methods\x18\x07 \x03(\t\x12\x10\n\x08launcher\x18\x08 \x01(\t\x12\x0e\n\x06shards\x18\t \x01(\x05\x12\x0b\n\x03job\x18\n \x01(\t\"\xe8\x01\n\x0bRunProgress\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rsessions_done\x18\x02 \x01(\x03\x12\x16\n\x0esessions_total\x18\x03 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x04 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x05 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x03\x12\r\n\x05state\x18\x07 \x01(\t\x12\r\n\x05phase\x18\x08 \x01(\t\x12\x18\n\x10sessions_resumed\x18\t \x01(\x03\x12\x11\n\telapsed_s\x18\n \x01(\x01\x12\r\n\x05\x65ta_s\x18\x0b \x01(\x01\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x11\n\x0fListRunsRequest\"0\n\x10ListRunsResponse\x12\x1c\n\x04runs\x18\x01 \x03(\x0b\x32\x0e.attune.v1.Run\"2\n\x10GetReportRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"9\n\x06Report\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x32\xfa\x02\n\x13OrchestratorService\x12\x36\n\x08StartRun\x12\x1a.attune.v1.StartRunRequest\x1a\x0e.attune.v1.Run\x12\x32\n\x06GetRun\x12\x18.attune.v1.GetRunRequest\x1a\x0e.attune.v1.Run\x12\x43\n\x08ListRuns\x12\x1a.attune.v1.ListRunsRequest\x1a\x1b.attune.v1.ListRunsResponse\x12>\n\x08WatchRun\x12\x18.attune.v1.GetRunRequest\x1a\x16.attune.v1.RunProgress0\x01\x12\x35\n\tCancelRun\x12\x18.attune.v1.GetRunRequest\x1a\x0e.attune.v1.Run\x12;\n\tGetReport\x12\x1b.attune.v1.GetReportRequest\x1a\x11.attune.v1.Reportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,21 +32,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'attune.v1.orchestrator_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STARTRUNREQUEST']._serialized_start=43
-  _globals['_STARTRUNREQUEST']._serialized_end=119
-  _globals['_RUN']._serialized_start=122
-  _globals['_RUN']._serialized_end=277
-  _globals['_RUNPROGRESS']._serialized_start=280
-  _globals['_RUNPROGRESS']._serialized_end=512
-  _globals['_GETRUNREQUEST']._serialized_start=514
-  _globals['_GETRUNREQUEST']._serialized_end=545
-  _globals['_LISTRUNSREQUEST']._serialized_start=547
-  _globals['_LISTRUNSREQUEST']._serialized_end=564
-  _globals['_LISTRUNSRESPONSE']._serialized_start=566
-  _globals['_LISTRUNSRESPONSE']._serialized_end=614
-  _globals['_GETREPORTREQUEST']._serialized_start=616
-  _globals['_GETREPORTREQUEST']._serialized_end=666
-  _globals['_REPORT']._serialized_start=668
-  _globals['_REPORT']._serialized_end=725
-  _globals['_ORCHESTRATORSERVICE']._serialized_start=728
-  _globals['_ORCHESTRATORSERVICE']._serialized_end=1106
+  _globals['_STARTRUNREQUEST']._serialized_end=135
+  _globals['_RUN']._serialized_start=138
+  _globals['_RUN']._serialized_end=340
+  _globals['_RUNPROGRESS']._serialized_start=343
+  _globals['_RUNPROGRESS']._serialized_end=575
+  _globals['_GETRUNREQUEST']._serialized_start=577
+  _globals['_GETRUNREQUEST']._serialized_end=608
+  _globals['_LISTRUNSREQUEST']._serialized_start=610
+  _globals['_LISTRUNSREQUEST']._serialized_end=627
+  _globals['_LISTRUNSRESPONSE']._serialized_start=629
+  _globals['_LISTRUNSRESPONSE']._serialized_end=677
+  _globals['_GETREPORTREQUEST']._serialized_start=679
+  _globals['_GETREPORTREQUEST']._serialized_end=729
+  _globals['_REPORT']._serialized_start=731
+  _globals['_REPORT']._serialized_end=788
+  _globals['_ORCHESTRATORSERVICE']._serialized_start=791
+  _globals['_ORCHESTRATORSERVICE']._serialized_end=1169
 # @@protoc_insertion_point(module_scope)

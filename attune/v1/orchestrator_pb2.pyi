@@ -7,15 +7,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StartRunRequest(_message.Message):
-    __slots__ = ("experiment_yaml", "run_id")
+    __slots__ = ("experiment_yaml", "run_id", "shards")
     EXPERIMENT_YAML_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
     experiment_yaml: str
     run_id: str
-    def __init__(self, experiment_yaml: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+    shards: int
+    def __init__(self, experiment_yaml: _Optional[str] = ..., run_id: _Optional[str] = ..., shards: _Optional[int] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "state", "output_dir", "progress", "error", "experiment_name", "methods")
+    __slots__ = ("run_id", "state", "output_dir", "progress", "error", "experiment_name", "methods", "launcher", "shards", "job")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +25,9 @@ class Run(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_NAME_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
+    LAUNCHER_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     state: str
     output_dir: str
@@ -30,7 +35,10 @@ class Run(_message.Message):
     error: str
     experiment_name: str
     methods: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, run_id: _Optional[str] = ..., state: _Optional[str] = ..., output_dir: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., error: _Optional[str] = ..., experiment_name: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ...) -> None: ...
+    launcher: str
+    shards: int
+    job: str
+    def __init__(self, run_id: _Optional[str] = ..., state: _Optional[str] = ..., output_dir: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., error: _Optional[str] = ..., experiment_name: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ..., launcher: _Optional[str] = ..., shards: _Optional[int] = ..., job: _Optional[str] = ...) -> None: ...
 
 class RunProgress(_message.Message):
     __slots__ = ("run_id", "sessions_done", "sessions_total", "prompt_tokens", "completion_tokens", "errors", "state", "phase", "sessions_resumed", "elapsed_s", "eta_s")

