@@ -59,10 +59,12 @@ VOLUME ["/data"]
 
 # ATTUNE_SERVICE picks the service; --listen-all binds 0.0.0.0 and serves /metrics on the
 # registered port (ATTUNE_<NAME>_HOST / _PORT / _METRICS_PORT still override).
-# HF_HUB_OFFLINE: models load from local files only.
+# HF_HUB_OFFLINE: models load from local files only. HOME=/tmp: the caches of Hugging Face,
+# matplotlib and torch go under /tmp, so the chart can run the root filesystem read-only.
 ENV ATTUNE_SERVICE=${SERVICE} \
     ATTUNE_DATA_DIR=/data \
-    HF_HUB_OFFLINE=1
+    HF_HUB_OFFLINE=1 \
+    HOME=/tmp
 
 # The model may take minutes to load; health says NOT_SERVING until it answers.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=300s --retries=3 \

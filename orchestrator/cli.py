@@ -300,9 +300,9 @@ def cmd_profiles_generate(args, common: CommonSettings) -> int:
     async def generate() -> int:
         model = None
         if args.llm:
-            from attune.services.model.client import ModelClient
+            from attune.services.common.launch import open_client
 
-            model = ModelClient(args.target, token=common.auth_token)
+            model = open_client("model", common, args.target)
             await model.wait_ready(timeout_s=60)
         try:
             return await generate_command(args.n, args.seed, args.from_schema, args.out, args.llm, model=model)

@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from attune.services.common import registry
+from attune.services.common import registry, tls
 from attune.services.common.client import GrpcClient
 from attune.services.common.errors import DeadlineExceeded
 from attune.services.common.registry import ServiceDescription
+from attune.services.common.settings import CommonSettings, load
 
 
 @dataclass
@@ -83,7 +84,7 @@ class LocalStack:
 
     async def _wait_serving(self, spec: ServiceDescription, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        async with GrpcClient(spec.default_target, max_attempts=1) as client:
+        async with _health_client(spec) as client:
             while True:
                 if self._pid(spec) is None:
                     raise RuntimeError(f"{spec.name} exited during start; see {self.log_dir / spec.name}.log")
@@ -111,7 +112,7 @@ class LocalStack:
             pid = self._pid(spec)
             health = "STOPPED"
             if pid is not None:
-                async with GrpcClient(spec.default_target, max_attempts=1) as client:
+                async with _health_client(spec) as client:
                     try:
                         health = await client.health(timeout_s=2)
                     except Exception:  # noqa: BLE001 - any failure means not answering
@@ -141,3 +142,10 @@ def _terminate(pid: int, timeout_s: float) -> None:
         time.sleep(0.1)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
+
+
+def _health_client(spec: ServiceDescription) -> GrpcClient:
+    """A client for health checks only, with the TLS the started services read from the same environment."""
+    common = load(CommonSettings)
+    return GrpcClient(spec.default_target, max_attempts=1, credentials=tls.channel_credentials(common),
+                      options=tls.channel_options(common))

@@ -33,13 +33,18 @@ def service_config(max_attempts: int = 5, initial_backoff_s: float = 0.2, max_ba
     return json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [method]})
 
 
-def open_channel(target: str, max_message_bytes: int = 4 * 1024 * 1024, max_attempts: int = 5) -> grpc.aio.Channel:
+def open_channel(target: str, max_message_bytes: int = 4 * 1024 * 1024, max_attempts: int = 5,
+                 credentials: grpc.ChannelCredentials | None = None, options=()) -> grpc.aio.Channel:
+    """A channel with retries and round-robin; TLS with ``credentials`` (tls.channel_credentials)."""
     options = [
         ("grpc.service_config", service_config(max_attempts)),
         ("grpc.enable_retries", 1),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
+        *options,
     ]
+    if credentials is not None:
+        return grpc.aio.secure_channel(target, credentials, options=options)
     return grpc.aio.insecure_channel(target, options=options)
 
 
@@ -51,10 +56,11 @@ class GrpcClient:
     """
 
     def __init__(self, target: str, *, token: str = "", timeout_s: float = 120.0,
-                 max_message_bytes: int = 4 * 1024 * 1024, max_attempts: int = 5):
+                 max_message_bytes: int = 4 * 1024 * 1024, max_attempts: int = 5,
+                 credentials: grpc.ChannelCredentials | None = None, options=()):
         self.target = target
         self.timeout_s = timeout_s
-        self.channel = open_channel(target, max_message_bytes, max_attempts)
+        self.channel = open_channel(target, max_message_bytes, max_attempts, credentials, options)
         self._metadata = ((AUTH_HEADER, f"Bearer {token}"),) if token else ()
 
     async def unary(self, method, request, timeout_s: float | None = None):

@@ -22,11 +22,18 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
-def check(target: str, service: str = "", timeout_s: float = 3.0) -> tuple[bool, str]:
-    """(is SERVING, status name or failure reason) for ``service`` ("" = the whole server) at ``target``."""
+def check(target: str, service: str = "", timeout_s: float = 3.0, common=None) -> tuple[bool, str]:
+    """(is SERVING, status name or failure reason) for ``service`` ("" = the whole server) at ``target``; over
+    TLS when ``common`` (CommonSettings) names a CA."""
+    from attune.services.common import tls
+
+    credentials = tls.channel_credentials(common) if common is not None else None
+    # A probe talks to its own pod or container: never through an http_proxy from the environment.
+    options = [("grpc.enable_http_proxy", 0), *(tls.channel_options(common) if common is not None else [])]
     try:
-        # A probe talks to its own pod or container: never through an http_proxy from the environment.
-        with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        channel = (grpc.secure_channel(target, credentials, options=options) if credentials is not None
+                   else grpc.insecure_channel(target, options=options))
+        with channel:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
     except grpc.RpcError as err:
@@ -57,7 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         print("name HOST:PORT or --service-name", file=sys.stderr)
         return 1
     args.target = target
-    ok, status = check(target, args.service, args.timeout)
+    from attune.services.common.settings import CommonSettings, SettingsError, load
+
+    try:
+        common = load(CommonSettings)
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 1
+    ok, status = check(target, args.service, args.timeout, common)
     if not args.quiet:
         print(f"{args.target} {args.service or '(server)'}: {status}", file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attune.services.common import registry
+from attune.services.common import registry, tls
 from attune.services.common.errors import AttuneError
 from attune.services.common.logging import get_logger, setup_logging
 from attune.services.common.server import ServiceServer
@@ -47,9 +47,12 @@ class BuildContext:
 
 
 def open_client(name: str, common: CommonSettings, target: str | None = None, **kwargs):
-    """A gRPC client of service ``name`` at ``target`` (default: ATTUNE_<NAME>_TARGET)."""
+    """A gRPC client of service ``name`` at ``target`` (default: ATTUNE_<NAME>_TARGET), with the token and TLS
+    of ``common``."""
     desc = registry.get(name)
     kwargs.setdefault("timeout_s", common.client_timeout_s)
+    kwargs.setdefault("credentials", tls.channel_credentials(common))
+    kwargs.setdefault("options", tls.channel_options(common))
     return desc.client_class()(target or registry.target(name), token=common.auth_token, **kwargs)
 
 
@@ -67,16 +70,19 @@ async def build_core(desc: registry.ServiceDescription, context: BuildContext):
     return await registry.resolve(desc.build)(context)
 
 
-def server_for(name: str, core, settings=None, token: str = "") -> ServiceServer:
-    """A ServiceServer (not yet started) serving ``core`` as the registered service ``name``."""
+def server_for(name: str, core, settings=None, token: str = "", credentials=None) -> ServiceServer:
+    """A ServiceServer (not yet started) serving ``core`` as the registered service ``name``; TLS with
+    ``credentials`` (tls.server_credentials)."""
     desc = registry.get(name)
     settings = settings if settings is not None else desc.settings_class()(port=0)
-    return ServiceServer(name, settings, registry.resolve(desc.register)(core), [desc.health_name], token)
+    return ServiceServer(name, settings, registry.resolve(desc.register)(core), [desc.health_name], token,
+                         credentials)
 
 
-async def serve_core(name: str, core, *, token: str = "", ready: bool = True, **settings) -> ServiceServer:
+async def serve_core(name: str, core, *, token: str = "", ready: bool = True, credentials=None,
+                     **settings) -> ServiceServer:
     """Serve an already built core on a free loopback port (tests, benchmarks); returns the started server."""
-    server = server_for(name, core, registry.get(name).settings_class()(port=0, **settings), token)
+    server = server_for(name, core, registry.get(name).settings_class()(port=0, **settings), token, credentials)
     await server.start()
     await server.set_ready(ready)
     return server
@@ -93,7 +99,7 @@ async def serve(name: str, settings=None, common: CommonSettings | None = None) 
         core = await build_core(desc, BuildContext(settings, common, common.data_dir, peers))
         if desc.start == "before_port":
             await core.start()
-        server = server_for(name, core, settings, common.auth_token)
+        server = server_for(name, core, settings, common.auth_token, tls.server_credentials(common))
         await server.start()
         warm = asyncio.create_task(_warm_up(desc, core, server, peers))
         try:

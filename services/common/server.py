@@ -2,15 +2,18 @@
 
 It adds the standard ``grpc.health.v1`` service (NOT_SERVING until the service
 says it is ready), server reflection, a message-size limit, an optional
-shared-token auth check, metrics and error mapping for every RPC, and graceful
-shutdown on SIGTERM / SIGINT.
+shared-token auth check, an optional rate limit per client, TLS (tls.py),
+metrics and error mapping for every RPC, and graceful shutdown on SIGTERM /
+SIGINT.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import grpc
@@ -18,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from attune.services.common import metrics
-from attune.services.common.errors import AttuneError
+from attune.services.common.errors import AttuneError, ResourceExhausted
 from attune.services.common.logging import get_logger
 from attune.services.common.settings import ServiceSettings
 
@@ -50,15 +53,43 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return await continuation(details)
 
 
+class RateLimiter:
+    """A token bucket per client address: ``rate`` calls a second, ``burst`` at once; the least recently seen
+    clients are forgotten beyond ``max_clients``."""
+
+    def __init__(self, rate: float, burst: int = 0, clock: Callable[[], float] = time.monotonic,
+                 max_clients: int = 10_000):
+        self.rate, self.burst = rate, burst or max(1, math.ceil(rate))
+        self.clock, self.max_clients = clock, max_clients
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def admit(self, client: str) -> bool:
+        now = self.clock()
+        tokens, last = self.buckets.pop(client, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        admitted = tokens >= 1.0
+        self.buckets[client] = (tokens - admitted, now)
+        if len(self.buckets) > self.max_clients:
+            self.buckets.popitem(last=False)
+        return admitted
+
+
+def client_address(peer: str) -> str:
+    """The address part of a gRPC peer ("ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7"): one client, any port."""
+    head, _, port = peer.rpartition(":")
+    return head if head and port.isdigit() else peer
+
+
 class ObservingInterceptor(grpc.aio.ServerInterceptor):
-    """Counts and times every RPC and maps AttuneError to its status code.
+    """Counts and times every RPC, applies the rate limit, and maps AttuneError to its status code.
 
     An unexpected exception is logged with its traceback and reaches the caller
     as INTERNAL with no stack trace.
     """
 
-    def __init__(self, service: str):
+    def __init__(self, service: str, limiter: RateLimiter | None = None):
         self.service = service
+        self.limiter = limiter
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -72,19 +103,33 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
     def _wrap_unary(self, rpc: str, behaviour):
+        async def admitted(request, context):
+            self._admit(context)
+            return await behaviour(request, context)
+
         async def wrapped(request, context):
             with self._observe(rpc, context) as watch:
-                return await watch.run(behaviour(request, context))
+                return await watch.run(admitted(request, context))
 
         return wrapped
 
     def _wrap_stream(self, rpc: str, behaviour):
+        async def admitted(request, context):
+            self._admit(context)
+            async for item in behaviour(request, context):
+                yield item
+
         async def wrapped(request, context):
             with self._observe(rpc, context) as watch:
-                async for item in watch.iterate(behaviour(request, context)):
+                async for item in watch.iterate(admitted(request, context)):
                     yield item
 
         return wrapped
+
+    def _admit(self, context) -> None:
+        if self.limiter is not None and not self.limiter.admit(client_address(context.peer())):
+            raise ResourceExhausted(f"rate limit of {self.service}: {self.limiter.rate:g} calls/s per client "
+                                    f"(burst {self.limiter.burst}); slow down and retry")
 
     def _observe(self, rpc: str, context) -> _Watch:
         return _Watch(self.service, rpc, context)
@@ -149,11 +194,15 @@ class ServiceServer:
     """
 
     def __init__(self, name: str, settings: ServiceSettings, register: Callable[[grpc.aio.Server], None],
-                 service_names: Iterable[str], auth_token: str = ""):
+                 service_names: Iterable[str], auth_token: str = "",
+                 tls: grpc.ServerCredentials | None = None):
         self.name = name
         self.settings = settings
         self.service_names = list(service_names)
-        interceptors = [ObservingInterceptor(name)]
+        self.tls = tls is not None
+        rate, burst = settings.rate_limit_per_s, settings.rate_limit_burst
+        limiter = RateLimiter(rate, burst) if rate else None
+        interceptors = [ObservingInterceptor(name, limiter)]
         if auth_token:
             interceptors.insert(0, AuthInterceptor(auth_token))
         options = [
@@ -171,7 +220,8 @@ class ServiceServer:
         reflection.enable_server_reflection(
             [*self.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], self.server)
-        self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
+        address = f"{settings.host}:{settings.port}"
+        self.port = self.server.add_secure_port(address, tls) if tls else self.server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot bind {settings.host}:{settings.port}")
         self.metrics_port: int | None = None
@@ -185,7 +235,7 @@ class ServiceServer:
         await self.server.start()
         if self.settings.metrics_port:
             self.metrics_port = metrics.serve_metrics(self.settings.metrics_port, self.settings.host)
-        log.info("server_started", address=self.address, metrics_port=self.metrics_port)
+        log.info("server_started", address=self.address, metrics_port=self.metrics_port, tls=self.tls)
 
     async def set_ready(self, ready: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING

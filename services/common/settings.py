@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,22 @@ class CommonSettings(BaseSettings):
     # Deadline of one call from a client of a service. A model call waits for its batch: on a small CPU
     # with eight sessions at once that took more than two minutes.
     client_timeout_s: float = Field(600.0, gt=0)
+    # TLS (services/common/tls.py): PEM files. A certificate and key make servers serve TLS only; a CA makes
+    # clients speak TLS and trust it; tls_client_auth makes servers require client certificates (mutual TLS).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    tls_client_auth: bool = False
+    # The name checked in a server's certificate when the target does not carry it (an IP address).
+    tls_server_name: str = ""
+
+    @model_validator(mode="after")
+    def _tls_pairs(self):
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if self.tls_client_auth and (self.tls_ca is None or self.tls_cert is None):
+            raise ValueError("tls_client_auth needs tls_ca (to verify clients) and tls_cert/tls_key (to serve TLS)")
+        return self
 
 
 class ServiceSettings(BaseSettings):
@@ -45,6 +61,10 @@ class ServiceSettings(BaseSettings):
     # Connections are recycled after this long so clients re-resolve a headless
     # Service's DNS and reach pods added by scaling up; 0 keeps them forever.
     max_connection_age_s: float = Field(300.0, ge=0)
+    # Calls per second one client (its address) may make, and how many it may make at once before the rate
+    # applies (0: one second's worth); beyond them RESOURCE_EXHAUSTED. 0 calls/s: no limit. Health is never limited.
+    rate_limit_per_s: float = Field(0.0, ge=0)
+    rate_limit_burst: int = Field(0, ge=0)
 
 
 S = TypeVar("S", bound=BaseSettings)

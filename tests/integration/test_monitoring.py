@@ -1,7 +1,12 @@
 """Monitoring tested for real: Debian's promtool checks the shipped Prometheus config and rules, and a real
 Prometheus server scrapes the local stack (`attune up`: every registered service as its own process) while the
 orchestrator service runs a short experiment; its query API must then return session and token counters for
-every method that ran. The tools come from `make system-packages`; a missing one fails, never skips."""
+every method that ran. The tools come from `make system-packages`; a missing one fails, never skips.
+
+The stack runs as it is meant to be deployed: mutual TLS between every service and client (a CA made for the
+test) and the shared token; once the run is done, every RPC of every service is called without the token and
+with a wrong one (UNAUTHENTICATED, health stays open), without a client certificate and in plaintext (no
+answer), and no log of the run holds the token or a private key."""
 
 from __future__ import annotations
 
@@ -14,15 +19,23 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import grpc
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from attune.orchestrator.cli import main
 from attune.orchestrator.stack import LocalStack
+from attune.services.common import tls
 from attune.services.common.net import free_port
+from attune.services.common.server import AUTH_HEADER
+from attune.services.common.settings import CommonSettings
+from tests.fixtures.rpcs import rpcs_of
 from tests.fixtures.stack import fresh_stack_specs
+from tests.fixtures.tls import Pki, make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 METHODS = ["vanilla", "rag"]
+TOKEN = "monitored-stack-token-5f0c2a"
 
 
 def tool(name: str) -> str:
@@ -94,6 +107,9 @@ def prometheus_config(path: Path, specs: list) -> Path:
 async def test_prometheus_scrapes_sessions_and_tokens_of_every_method_from_the_stack(data_dir, tmp_path,
                                                                                       monkeypatch):
     specs = fresh_stack_specs(tmp_path / "data", data_dir, monkeypatch)
+    pki = make_pki(tmp_path / "pki")
+    for key, value in {**pki.env(client_auth=True), "ATTUNE_AUTH_TOKEN": TOKEN}.items():
+        monkeypatch.setenv(key, value)
     local = LocalStack(tmp_path / "data", specs)
     port = free_port()
     server = None
@@ -120,8 +136,52 @@ async def test_prometheus_scrapes_sessions_and_tokens_of_every_method_from_the_s
         wait_for(port, 'sum by (method) (attune_model_tokens_total{caller_role="agent"})', set(METHODS))
         done = wait_for(port, 'sum by (run_id) (attune_run_sessions{kind="done"})', {"monitored"})
         assert done["monitored"] == len(METHODS)
+        for spec in specs:
+            await refuses_strangers(spec, pki)
+        for log_file in (tmp_path / "data" / "logs").glob("*.log"):
+            text = log_file.read_text()
+            assert TOKEN not in text and "PRIVATE KEY" not in text, f"a secret in {log_file.name}"
     finally:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
         local.down(timeout_s=30)
+
+
+def channel(target: str, common: CommonSettings | None) -> grpc.aio.Channel:
+    if common is None:
+        return grpc.aio.insecure_channel(target)
+    return grpc.aio.secure_channel(target, tls.channel_credentials(common))
+
+
+async def code_of(call, request, metadata=()) -> grpc.StatusCode:
+    try:
+        reply = call(request, timeout=10, metadata=metadata)
+        if hasattr(reply, "__aiter__"):
+            async for _ in reply:
+                pass
+        else:
+            await reply
+    except grpc.aio.AioRpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+async def refuses_strangers(spec, pki: Pki) -> None:
+    """Every RPC of ``spec`` without the token or with a wrong one is UNAUTHENTICATED; health needs no token;
+    a client without a certificate, or in plaintext, gets no answer at all."""
+    trusted = CommonSettings(tls_ca=pki.ca, tls_cert=pki.client_cert, tls_key=pki.client_key)
+    async with channel(spec.default_target, trusted) as ch:
+        for rpc in rpcs_of(spec.name):
+            for metadata in ((), ((AUTH_HEADER, "Bearer not-the-token"),)):
+                code = await code_of(rpc.call(ch), rpc.request(), metadata)
+                assert code == grpc.StatusCode.UNAUTHENTICATED, (rpc.path, metadata, code)
+        health = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+    (first, *_) = rpcs_of(spec.name)
+    # Explicit Nones: the test's environment holds the stack's own certificate.
+    no_certificate = CommonSettings(tls_ca=pki.ca, tls_cert=None, tls_key=None, tls_client_auth=False)
+    for common in (no_certificate, None):
+        async with channel(spec.default_target, common) as ch:
+            code = await code_of(first.call(ch), first.request(), ((AUTH_HEADER, f"Bearer {TOKEN}"),))
+            assert code == grpc.StatusCode.UNAVAILABLE, (spec.name, common, code)

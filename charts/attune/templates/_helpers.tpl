@@ -79,6 +79,41 @@ app.kubernetes.io/component: {{ .name }}
 {{- end }}
 
 {{/* ATTUNE_AUTH_TOKEN from the Secret, when a token is configured. */}}
+{{/*
+TLS (tls in values.yaml): the ATTUNE_TLS_* variables, the Secret's volume and its mount, for every pod.
+*/}}
+{{- define "attune.tlsEnv" -}}
+{{- if .Values.tls.enabled }}
+{{- if not .Values.tls.secretName }}
+{{- fail "tls.secretName is empty: name the Secret with tls.crt, tls.key and ca.crt (e.g. cert-manager's)" }}
+{{- end }}
+- name: ATTUNE_TLS_CERT
+  value: /etc/attune/tls/tls.crt
+- name: ATTUNE_TLS_KEY
+  value: /etc/attune/tls/tls.key
+- name: ATTUNE_TLS_CA
+  value: /etc/attune/tls/ca.crt
+- name: ATTUNE_TLS_CLIENT_AUTH
+  value: {{ .Values.tls.clientAuth | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "attune.tlsMount" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: /etc/attune/tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "attune.tlsVolume" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+{{- end }}
+{{- end }}
+
 {{- define "attune.authEnv" -}}
 {{- if or .Values.auth.token .Values.auth.existingSecret }}
 - name: ATTUNE_AUTH_TOKEN
@@ -119,7 +154,8 @@ the kubelet's gRPC health probe, or the exec fallback.
 */}}
 {{- define "attune.probe" -}}
 {{- $p := .probe }}
-{{- if eq .root.Values.probes.type "exec" }}
+{{- /* The kubelet's gRPC probe cannot speak TLS: with TLS on, the exec health check (which does). */}}
+{{- if or (eq .root.Values.probes.type "exec") .root.Values.tls.enabled }}
 exec:
   command:
     - python3

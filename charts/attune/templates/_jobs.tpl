@@ -71,6 +71,9 @@ spec:
             {{- with include "attune.authEnv" $root | trim }}
             {{- . | nindent 12 }}
             {{- end }}
+            {{- with include "attune.tlsEnv" $root | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
           resources:
             {{- toYaml $job.resources | nindent 12 }}
           securityContext:
@@ -84,6 +87,9 @@ spec:
             - name: dshm
               mountPath: /dev/shm
             {{- end }}
+            {{- with include "attune.tlsMount" $root | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
       volumes:
         {{- include "attune.dataVolume" $root | nindent 8 }}
         - name: tmp
@@ -92,6 +98,9 @@ spec:
         - name: dshm
           emptyDir:
             medium: Memory
+        {{- end }}
+        {{- with include "attune.tlsVolume" $root | trim }}
+        {{- . | nindent 8 }}
         {{- end }}
       {{- with $job.nodeSelector }}
       nodeSelector:
