@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from attune.v1 import common_pb2 as attune_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ttune/v1/uservec.proto\x12\tattune.v1\x1a\x16\x61ttune/v1/common.proto\"$\n\x11GetVectorsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\x97\x01\n\x0bUserVectors\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12!\n\x06z_long\x18\x02 \x01(\x0b\x32\x11.attune.v1.Vector\x12\"\n\x07z_short\x18\x03 \x01(\x0b\x32\x11.attune.v1.Vector\x12\x10\n\x08\x62\x61seline\x18\x04 \x01(\x02\x12\x0f\n\x07updates\x18\x05 \x01(\x03\x12\r\n\x05known\x18\x06 \x01(\x08\"\xcf\x01\n\x17UpdateFromRewardRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06reward\x18\x03 \x01(\x02\x12,\n\x11\x63\x61ndidate_vectors\x18\x04 \x03(\x0b\x32\x11.attune.v1.Vector\x12\x15\n\rprobabilities\x18\x05 \x03(\x02\x12\x0e\n\x06\x63hosen\x18\x06 \x03(\x05\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"\x1f\n\x0cResetRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t2\xa6\x02\n\x11UserVectorService\x12\x42\n\nGetVectors\x12\x1c.attune.v1.GetVectorsRequest\x1a\x16.attune.v1.UserVectors\x12N\n\x10UpdateFromReward\x12\".attune.v1.UpdateFromRewardRequest\x1a\x16.attune.v1.UserVectors\x12?\n\x0cResetSession\x12\x17.attune.v1.ResetRequest\x1a\x16.attune.v1.UserVectors\x12<\n\tResetUser\x12\x17.attune.v1.ResetRequest\x1a\x16.attune.v1.UserVectorsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ttune/v1/uservec.proto\x12\tattune.v1\x1a\x16\x61ttune/v1/common.proto\"$\n\x11GetVectorsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\x97\x01\n\x0bUserVectors\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12!\n\x06z_long\x18\x02 \x01(\x0b\x32\x11.attune.v1.Vector\x12\"\n\x07z_short\x18\x03 \x01(\x0b\x32\x11.attune.v1.Vector\x12\x10\n\x08\x62\x61seline\x18\x04 \x01(\x02\x12\x0f\n\x07updates\x18\x05 \x01(\x03\x12\r\n\x05known\x18\x06 \x01(\x08\"\xcf\x01\n\x17UpdateFromRewardRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06reward\x18\x03 \x01(\x02\x12,\n\x11\x63\x61ndidate_vectors\x18\x04 \x03(\x0b\x32\x11.attune.v1.Vector\x12\x15\n\rprobabilities\x18\x05 \x03(\x02\x12\x0e\n\x06\x63hosen\x18\x06 \x03(\x05\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"\x1f\n\x0cResetRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\";\n\x12RestoreUserRequest\x12%\n\x05state\x18\x01 \x01(\x0b\x32\x16.attune.v1.UserVectors2\xec\x02\n\x11UserVectorService\x12\x42\n\nGetVectors\x12\x1c.attune.v1.GetVectorsRequest\x1a\x16.attune.v1.UserVectors\x12N\n\x10UpdateFromReward\x12\".attune.v1.UpdateFromRewardRequest\x1a\x16.attune.v1.UserVectors\x12?\n\x0cResetSession\x12\x17.attune.v1.ResetRequest\x1a\x16.attune.v1.UserVectors\x12<\n\tResetUser\x12\x17.attune.v1.ResetRequest\x1a\x16.attune.v1.UserVectors\x12\x44\n\x0bRestoreUser\x12\x1d.attune.v1.RestoreUserRequest\x1a\x16.attune.v1.UserVectorsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEFROMREWARDREQUEST']._serialized_end=462
   _globals['_RESETREQUEST']._serialized_start=464
   _globals['_RESETREQUEST']._serialized_end=495
-  _globals['_USERVECTORSERVICE']._serialized_start=498
-  _globals['_USERVECTORSERVICE']._serialized_end=792
+  _globals['_RESTOREUSERREQUEST']._serialized_start=497
+  _globals['_RESTOREUSERREQUEST']._serialized_end=556
+  _globals['_USERVECTORSERVICE']._serialized_start=559
+  _globals['_USERVECTORSERVICE']._serialized_end=923
 # @@protoc_insertion_point(module_scope)

@@ -52,3 +52,9 @@ class ResetRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class RestoreUserRequest(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: UserVectors
+    def __init__(self, state: _Optional[_Union[UserVectors, _Mapping]] = ...) -> None: ...

@@ -56,6 +56,11 @@ class UserVectorServiceStub:
                 request_serializer=attune_dot_v1_dot_uservec__pb2.ResetRequest.SerializeToString,
                 response_deserializer=attune_dot_v1_dot_uservec__pb2.UserVectors.FromString,
                 _registered_method=True)
+        self.RestoreUser = channel.unary_unary(
+                '/attune.v1.UserVectorService/RestoreUser',
+                request_serializer=attune_dot_v1_dot_uservec__pb2.RestoreUserRequest.SerializeToString,
+                response_deserializer=attune_dot_v1_dot_uservec__pb2.UserVectors.FromString,
+                _registered_method=True)
 
 
 class UserVectorServiceServicer:
@@ -87,6 +92,16 @@ class UserVectorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RestoreUser(self, request, context):
+        """Puts a user back to a saved state (a resumed run undoing a session that was cut off): vectors, baseline
+        and update count are written as given and the user's applied request ids are forgotten, so the
+        session's updates apply again when it reruns. A state with known=false forgets the user (an unknown one
+        is no error). INVALID_ARGUMENT for vectors of another dimension or values that are not finite.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserVectorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +123,11 @@ def add_UserVectorServiceServicer_to_server(servicer, server):
             'ResetUser': grpc.unary_unary_rpc_method_handler(
                     servicer.ResetUser,
                     request_deserializer=attune_dot_v1_dot_uservec__pb2.ResetRequest.FromString,
+                    response_serializer=attune_dot_v1_dot_uservec__pb2.UserVectors.SerializeToString,
+            ),
+            'RestoreUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreUser,
+                    request_deserializer=attune_dot_v1_dot_uservec__pb2.RestoreUserRequest.FromString,
                     response_serializer=attune_dot_v1_dot_uservec__pb2.UserVectors.SerializeToString,
             ),
     }
@@ -220,6 +240,33 @@ class UserVectorService:
             target,
             '/attune.v1.UserVectorService/ResetUser',
             attune_dot_v1_dot_uservec__pb2.ResetRequest.SerializeToString,
+            attune_dot_v1_dot_uservec__pb2.UserVectors.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/attune.v1.UserVectorService/RestoreUser',
+            attune_dot_v1_dot_uservec__pb2.RestoreUserRequest.SerializeToString,
             attune_dot_v1_dot_uservec__pb2.UserVectors.FromString,
             options,
             channel_credentials,

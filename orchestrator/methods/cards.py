@@ -125,17 +125,32 @@ class RagVector(Rag):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.vectors: dict[str, dict] = {}
+        self.states: dict[str, dict] = {}
 
     async def end_session(self, user_id: str, ledger: Ledger) -> None:
-        """Keep the cards and the user vector after the session: the report compares z_long across users."""
+        """Keep the cards and the user vector after the session: the report compares z_long across users, and
+        a resumed run puts the exact state back (``restore``)."""
         await super().end_session(user_id, ledger)
         state = await self.services.uservec.get_vectors(uservec_pb2.GetVectorsRequest(user_id=user_id))
         self.vectors[user_id] = {"z_long": [round(v, VECTOR_DIGITS) for v in state.z_long.values],
                                  "updates": state.updates}
+        self.states[user_id] = MessageToDict(state, preserving_proto_field_name=True)
 
     def snapshot(self, user_id: str) -> dict:
-        """The cards, and ``user_vector`` (z_long after the session and the number of updates so far)."""
+        """The cards, ``user_vector`` (z_long after the session, rounded, and the number of updates so far) and
+        ``user_vector_state`` (the whole state, exact: float32 values survive JSON's doubles)."""
         snapshot = super().snapshot(user_id)
         if user_id in self.vectors:
             snapshot["user_vector"] = self.vectors[user_id]
+            snapshot["user_vector_state"] = self.states[user_id]
         return snapshot
+
+    async def restore(self, user_id: str, state: dict) -> None:
+        """The cards, and the user vector as the last finished session left it: REINFORCE updates of a session
+        that was cut off are undone, so the session reruns from the same state. Nothing saved (no session
+        finished): the user starts anew. A record from before exact states were kept leaves the vector as is."""
+        await super().restore(user_id, state)
+        if state and "user_vector_state" not in state:
+            return
+        saved = ParseDict(state.get("user_vector_state", {"user_id": user_id}), uservec_pb2.UserVectors())
+        await self.services.uservec.restore_user(uservec_pb2.RestoreUserRequest(state=saved))

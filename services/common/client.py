@@ -57,20 +57,25 @@ class GrpcClient:
 
     def __init__(self, target: str, *, token: str = "", timeout_s: float = 120.0,
                  max_message_bytes: int = 4 * 1024 * 1024, max_attempts: int = 5,
-                 credentials: grpc.ChannelCredentials | None = None, options=()):
+                 credentials: grpc.ChannelCredentials | None = None, options=(), wait_for_ready: bool = False):
         self.target = target
         self.timeout_s = timeout_s
+        # Calls wait (within their deadline) for a service that is down or restarting, instead of failing.
+        self.wait_for_ready = wait_for_ready
         self.channel = open_channel(target, max_message_bytes, max_attempts, credentials, options)
         self._metadata = ((AUTH_HEADER, f"Bearer {token}"),) if token else ()
 
-    async def unary(self, method, request, timeout_s: float | None = None):
+    async def unary(self, method, request, timeout_s: float | None = None, wait_for_ready: bool | None = None):
+        wait = self.wait_for_ready if wait_for_ready is None else wait_for_ready
         try:
-            return await method(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata)
+            return await method(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata,
+                                wait_for_ready=wait)
         except grpc.aio.AioRpcError as err:
             raise from_rpc_error(err) from None
 
     async def stream(self, method, request, timeout_s: float | None = None) -> AsyncIterator:
-        call = method(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata)
+        call = method(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata,
+                      wait_for_ready=self.wait_for_ready)
         try:
             async for item in call:
                 yield item
@@ -80,7 +85,8 @@ class GrpcClient:
     async def health(self, service: str = "", timeout_s: float = 5.0) -> str:
         """The health status name of ``service`` ("SERVING", "NOT_SERVING", ...)."""
         stub = health_pb2_grpc.HealthStub(self.channel)
-        reply = await self.unary(stub.Check, health_pb2.HealthCheckRequest(service=service), timeout_s)
+        # A probe answers at once: it never waits for a service that is down.
+        reply = await self.unary(stub.Check, health_pb2.HealthCheckRequest(service=service), timeout_s, False)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
     async def wait_ready(self, timeout_s: float = 300.0, service: str = "") -> None:

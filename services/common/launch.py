@@ -53,6 +53,7 @@ def open_client(name: str, common: CommonSettings, target: str | None = None, **
     kwargs.setdefault("timeout_s", common.client_timeout_s)
     kwargs.setdefault("credentials", tls.channel_credentials(common))
     kwargs.setdefault("options", tls.channel_options(common))
+    kwargs.setdefault("wait_for_ready", common.client_wait_for_ready)
     return desc.client_class()(target or registry.target(name), token=common.auth_token, **kwargs)
 
 
@@ -81,8 +82,10 @@ def server_for(name: str, core, settings=None, token: str = "", credentials=None
 
 async def serve_core(name: str, core, *, token: str = "", ready: bool = True, credentials=None,
                      **settings) -> ServiceServer:
-    """Serve an already built core on a free loopback port (tests, benchmarks); returns the started server."""
-    server = server_for(name, core, registry.get(name).settings_class()(port=0, **settings), token, credentials)
+    """Serve an already built core on a free loopback port, or the ``port`` given (tests, benchmarks); returns
+    the started server."""
+    server = server_for(name, core, registry.get(name).settings_class()(**{"port": 0, **settings}), token,
+                        credentials)
     await server.start()
     await server.set_ready(ready)
     return server

@@ -30,6 +30,9 @@ class CommonSettings(BaseSettings):
     # Deadline of one call from a client of a service. A model call waits for its batch: on a small CPU
     # with eight sessions at once that took more than two minutes.
     client_timeout_s: float = Field(600.0, gt=0)
+    # A call to a service that is down or restarting waits for it within its deadline (gRPC's wait_for_ready),
+    # so a service restarted mid-run costs time, not sessions; false: such a call fails after its retries.
+    client_wait_for_ready: bool = True
     # TLS (services/common/tls.py): PEM files. A certificate and key make servers serve TLS only; a CA makes
     # clients speak TLS and trust it; tls_client_auth makes servers require client certificates (mutual TLS).
     tls_cert: Path | None = None

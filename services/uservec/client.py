@@ -27,6 +27,9 @@ class UserVectorClient(GrpcClient):
     async def reset_user(self, request: uservec_pb2.ResetRequest) -> uservec_pb2.UserVectors:
         return await self.unary(self.stub.ResetUser, request)
 
+    async def restore_user(self, request: uservec_pb2.RestoreUserRequest) -> uservec_pb2.UserVectors:
+        return await self.unary(self.stub.RestoreUser, request)
+
 
 def update_request(user_id: str, reward: float, candidate_vectors: np.ndarray | Sequence[Sequence[float]] = (),
                    probabilities: Sequence[float] = (), chosen: Sequence[int] = (),

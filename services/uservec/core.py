@@ -165,6 +165,37 @@ class UserVectorService:
             log.info("user_reset")
             return to_message(state)
 
+    async def restore_user(self, request: uservec_pb2.RestoreUserRequest) -> uservec_pb2.UserVectors:
+        """Write a saved state back exactly and forget the user's applied request ids; known=False forgets
+        the user."""
+        saved = request.state
+        user_id = self._user_id(saved.user_id)
+        if saved.known:
+            restored = UserState(user_id, self._saved_vector(saved.z_long, "state.z_long"),
+                                 self._saved_vector(saved.z_short, "state.z_short"), saved.baseline, saved.updates)
+            if not math.isfinite(restored.baseline) or restored.updates < 0:
+                raise InvalidArgument("state", "baseline must be finite and updates not negative")
+
+        def step(txn: Txn) -> UserState:
+            if not saved.known:
+                txn.delete(user_id)
+                return txn.defaults(user_id)
+            txn.forget_applied(user_id)
+            return txn.put(restored)
+
+        with _bound(user_id):
+            state = await self._write(step)
+            log.info("user_restored", known=saved.known, updates=state.updates)
+            return to_message(state)
+
+    def _saved_vector(self, vector: common_pb2.Vector, field: str) -> np.ndarray:
+        values = np.array(vector.values, dtype=np.float32)
+        if values.shape != (self.config.dim,):
+            raise InvalidArgument(field, f"has {values.size} values; this service's dimension is {self.config.dim}")
+        if not np.isfinite(values).all():
+            raise InvalidArgument(field, "must be finite")
+        return values
+
     # ---- validation -------------------------------------------------------
 
     def _user_id(self, user_id: str) -> str:

@@ -24,6 +24,9 @@ class UserVectorServicer(uservec_pb2_grpc.UserVectorServiceServicer):
     async def ResetUser(self, request, context):
         return await self.core.reset_user(request)
 
+    async def RestoreUser(self, request, context):
+        return await self.core.restore_user(request)
+
 
 def register(core: UserVectorService):
     """A ``register`` callback for ServiceServer."""

@@ -153,8 +153,11 @@ class Txn:
                           (user_id, request_id, now))
         self.conn.execute("DELETE FROM applied WHERE applied_at < ?", (now - APPLIED_RETENTION_S,))
 
-    def delete(self, user_id: str) -> bool:
+    def forget_applied(self, user_id: str) -> None:
         self.conn.execute("DELETE FROM applied WHERE user_id = ?", (user_id,))
+
+    def delete(self, user_id: str) -> bool:
+        self.forget_applied(user_id)
         old = self.conn.execute("DELETE FROM users WHERE user_id = ? RETURNING z_long", (user_id,)).fetchone()
         if old is None:
             return False
@@ -211,7 +214,19 @@ class UserVecStore:
         self._lock = threading.Lock()
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._init_schema()
+        try:
+            self._check_intact()
+            self._init_schema()
+        except sqlite3.DatabaseError as err:
+            self.close()
+            raise StoreError(f"{self.path} is not an intact user-vector store ({err}); it is not served from. "
+                             "Restore it from a backup, or move it away to start with no users") from None
+
+    def _check_intact(self) -> None:
+        """SQLite's quick_check over every page: a damaged file is refused at start, not served from."""
+        problems = [row[0] for row in self._conn().execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(problems[:3]))
 
     # ---- connections ------------------------------------------------------
 
