@@ -69,6 +69,8 @@ bench: install
 	$(VENV_PY) bench/bench_sessions.py
 	$(VENV_PY) bench/bench_report.py
 	$(VENV_PY) bench/bench_study.py --whole
+	$(VENV_PY) bench/bench_fuzz.py
+	$(VENV_PY) bench/bench_chaos.py
 
 # Re-lock constraints.txt from the current environment after changing dependencies.
 lock: install

@@ -176,7 +176,7 @@ def experiment_from_args(args):
 
 def cmd_run(args, common: CommonSettings) -> int:
     from attune.orchestrator.benchmark.experiment import ExperimentError
-    from attune.orchestrator.benchmark.records import LogCorrupt
+    from attune.orchestrator.benchmark.records import LogCorrupt, LogWriteError
     from attune.orchestrator.benchmark.run import run_experiment
     from attune.services.common.logging import setup_logging
 
@@ -192,7 +192,7 @@ def cmd_run(args, common: CommonSettings) -> int:
         shard = shard_from_args(args)
         result = asyncio.run(run_experiment(exp, output_dir, common, json_logs=args.json_logs, console=console,
                                             judge=not args.no_judge, shard=shard))
-    except (ExperimentError, LogCorrupt) as err:
+    except (ExperimentError, LogCorrupt, LogWriteError) as err:
         console.print(f"[red]error:[/] {err}")
         return 2
     console.print(f"{result.finished} sessions run, {result.resumed} already done, "

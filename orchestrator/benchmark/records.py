@@ -34,6 +34,10 @@ class LogCorrupt(ValueError):
     pass
 
 
+class LogWriteError(OSError):
+    """A record could not be appended (a full disk, a quota): the log is left as it was before the write."""
+
+
 class NewerSchema(LogCorrupt):
     """A record written by a newer attune: refused, not guessed at."""
 
@@ -235,8 +239,27 @@ class SessionLog:
             await asyncio.to_thread(self._write, line)
 
     def _write(self, line: bytes) -> None:
+        """Append one line and fsync it; unbuffered, so a failed write is seen here and cut back."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as out:
-            out.write(line)
-            out.flush()
-            os.fsync(out.fileno())
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            before = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                rest = memoryview(line)
+                while rest:
+                    rest = rest[os.write(fd, rest):]
+                os.fsync(fd)
+            except OSError as err:
+                _cut_back(fd, before)
+                raise LogWriteError(err.errno, f"cannot append to {self.path} ({err.strerror}); the records "
+                                    "written before are kept: make room and run again to resume") from None
+        finally:
+            os.close(fd)
+
+
+def _cut_back(fd: int, size: int) -> None:
+    """Drop what a failed write left of its line, so the log ends on a whole record."""
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        pass  # the next load cuts a torn last line off as well

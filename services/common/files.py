@@ -1,6 +1,7 @@
 """Atomic file writes: a temporary file in the same folder, flushed to disk, then renamed over the target.
 
-A kill at any point leaves either the old file or the new one, never half of one.
+A kill at any point leaves either the old file or the new one, never half of one; a write that fails (a full
+disk) leaves the old file and says which file it could not write.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, f"cannot write {path} ({err.strerror}); it is left as it was") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -227,10 +227,28 @@ class EdgeCardStore(CardStore):
                 raise StoreError(f"the shard {where} is already open in another process (one process owns a "
                                  "shard folder; set ATTUNE_RETRIEVAL_PATH to another folder)") from None
             raise StoreError(f"cannot open the shard {where}: {err}") from None
+        if exists:
+            self._verify(where)
         if USER_FIELD not in self.shard.info().payload_schema:
             self.shard.update(qe.UpdateOperation.create_field_index(USER_FIELD, qe.KeywordIndexParams(is_tenant=True)))
         if not identity_path.is_file():
             atomic_write_json(identity_path, wanted)
+
+    def _verify(self, where: str) -> None:
+        """Read every point's payload once: a damaged shard is refused at start, not served from (the engine
+        itself notices damaged payload pages only when a search reaches them)."""
+        offset = None
+        try:
+            while True:
+                _, offset = self.shard.scroll(self._qe.ScrollRequest(offset=offset, limit=4096, with_payload=True,
+                                                                     with_vector=False))
+                if offset is None:
+                    return
+        except Exception as err:  # noqa: BLE001 - the engine raises plain Exception
+            shard, self.shard = self.shard, None
+            shard.close()
+            raise StoreError(f"the shard {where} is damaged ({err}); it is not served from. Restore it from a "
+                             "backup, or move it away to start with no cards") from None
 
     @staticmethod
     def _read_identity(path: Path) -> dict | None:
