@@ -154,7 +154,7 @@ class OrchestratorService:
                 state.task = asyncio.create_task(self._run_sharded(state, handle=run.job))
                 log.info("run_followed_again", run_id=run.run_id, job=run.job)
                 continue
-            run.state, run.error = "interrupted", "the orchestrator stopped while the run was going on"
+            run.state, run.error = INTERRUPTED, "the orchestrator stopped while the run was going on"
             run.progress.state = run.state
         log.info("orchestrator_started", runs_dir=str(self.runs_dir), runs=len(self.runs),
                  launcher=self.settings.launcher)

@@ -99,7 +99,7 @@ class ProcessLauncher:
                 procs.append(await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "attune.orchestrator.cli", "run", *run.command_args(),
                     env=dict(env, JOB_COMPLETION_INDEX=str(index)), stdout=out, stderr=out,
-                    stdin=asyncio.subprocess.DEVNULL))
+                    stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent))
         handle = ",".join(str(p.pid) for p in procs)
         self.running[handle] = procs
         return handle
@@ -126,6 +126,15 @@ class ProcessLauncher:
         except KeyError:
             raise FailedPrecondition(f"no shard processes {handle}: the orchestrator that started them "
                                      f"stopped; StartRun resumes the run") from None
+
+
+def _die_with_parent() -> None:
+    """In a shard process: SIGTERM when the orchestrator dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG), so a
+    resumed run never meets an orphaned shard still writing its log."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def job_name(run_id: str, attempt: str) -> str:

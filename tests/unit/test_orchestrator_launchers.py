@@ -153,3 +153,33 @@ async def test_shard_processes_do_not_outlive_the_service(tmp_path):
                                launcher=ProcessLauncher(common))
     await core.start()
     assert core.runs["big"].run.state == "interrupted" and core.runs["big"].task is None
+
+
+def test_a_shard_process_dies_with_its_orchestrator():
+    """The orchestrator killed with SIGKILL leaves no shard behind (it would write the log a resume rewrites)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        "from attune.services.orchestrator.launchers import _die_with_parent\n"
+        "child = subprocess.Popen(['sleep', '120'], preexec_fn=_die_with_parent)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n")], stdout=subprocess.PIPE, text=True)
+    shard = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(shard, 0)
+        except ProcessLookupError:
+            return
+        if open(f"/proc/{shard}/stat").read().split()[2] == "Z":  # dead, not yet reaped by init
+            return
+        time.sleep(0.1)
+    os.kill(shard, signal.SIGKILL)
+    raise AssertionError("the shard outlived its orchestrator")
