@@ -65,7 +65,7 @@ async def test_a_cut_off_session_is_undone_on_resume(model_core, data_dir, tmp_p
     assert result.failures == [] and result.finished == 2
     first, second = records(run)[1], records(run)[2]
     updates = [int(r["memory"]["user_vector_state"].get("updates", 0)) for r in (first, second)]
-    assert updates[1] > updates[0], "session 2 learned something to undo"
+    assert updates[1] > updates[0], "session 2 made REINFORCE updates, which a cut-off would leave behind"
 
     await cut_off_session_two(run, first["user_id"])
     resumed = await run_experiment(exp, run, common, json_logs=True, model=model_core)
