@@ -17,17 +17,21 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from attune.services.common import metrics
-from attune.services.common.errors import AttuneError, ResourceExhausted
+from attune.services.common.errors import AttuneError, InvalidArgument, ResourceExhausted
 from attune.services.common.logging import get_logger
 from attune.services.common.settings import ServiceSettings
 
 log = get_logger(__name__)
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
+# Error details travel in a header (gRPC allows 16 KiB of them): a message quoting an oversize input is cut, or
+# the caller would get RESOURCE_EXHAUSTED "Stream removed" instead of the real status.
+MAX_DETAILS_CHARS = 2000
 AUTH_HEADER = "authorization"
 
 
@@ -96,16 +100,21 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or details.method.startswith(HEALTH_PREFIX):
             return handler
         rpc = details.method.rsplit("/", 1)[-1]
+        # The request is parsed inside the wrapper, so bytes that are no valid message are INVALID_ARGUMENT
+        # (grpc itself would answer UNKNOWN before any of this code ran).
+        parse = handler.request_deserializer
         if handler.unary_unary:
-            return handler._replace(unary_unary=self._wrap_unary(rpc, handler.unary_unary))
+            return handler._replace(unary_unary=self._wrap_unary(rpc, handler.unary_unary, parse),
+                                    request_deserializer=None)
         if handler.unary_stream:
-            return handler._replace(unary_stream=self._wrap_stream(rpc, handler.unary_stream))
+            return handler._replace(unary_stream=self._wrap_stream(rpc, handler.unary_stream, parse),
+                                    request_deserializer=None)
         return handler
 
-    def _wrap_unary(self, rpc: str, behaviour):
-        async def admitted(request, context):
+    def _wrap_unary(self, rpc: str, behaviour, parse):
+        async def admitted(raw, context):
             self._admit(context)
-            return await behaviour(request, context)
+            return await behaviour(_parsed(raw, parse), context)
 
         async def wrapped(request, context):
             with self._observe(rpc, context) as watch:
@@ -113,10 +122,10 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
         return wrapped
 
-    def _wrap_stream(self, rpc: str, behaviour):
-        async def admitted(request, context):
+    def _wrap_stream(self, rpc: str, behaviour, parse):
+        async def admitted(raw, context):
             self._admit(context)
-            async for item in behaviour(request, context):
+            async for item in behaviour(_parsed(raw, parse), context):
                 yield item
 
         async def wrapped(request, context):
@@ -133,6 +142,22 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
     def _observe(self, rpc: str, context) -> _Watch:
         return _Watch(self.service, rpc, context)
+
+
+def _short(text: str) -> str:
+    if len(text) <= MAX_DETAILS_CHARS:
+        return text
+    return f"{text[:MAX_DETAILS_CHARS]}... ({len(text) - MAX_DETAILS_CHARS} more characters cut)"
+
+
+def _parsed(raw: bytes, parse):
+    """The request message from its bytes; bytes that are no message of its type are INVALID_ARGUMENT."""
+    if parse is None:
+        return raw
+    try:
+        return parse(raw)
+    except DecodeError as err:
+        raise InvalidArgument("request", f"is not a valid message of its type ({err})") from None
 
 
 class _Watch:
@@ -178,8 +203,9 @@ class _Watch:
             raise err
         if isinstance(err, AttuneError):
             self.code = err.code
-            log.info("rpc_error", rpc=self.rpc, code=err.code.name, error=str(err))
-            await self.context.abort(err.code, str(err))
+            details = _short(str(err))
+            log.info("rpc_error", rpc=self.rpc, code=err.code.name, error=details)
+            await self.context.abort(err.code, details)
         self.code = grpc.StatusCode.INTERNAL
         log.exception("rpc_failed", rpc=self.rpc)
         await self.context.abort(grpc.StatusCode.INTERNAL, f"internal error in {self.rpc} (see server log)")

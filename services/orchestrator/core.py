@@ -231,6 +231,8 @@ class OrchestratorService:
             state.stop_as = (CANCELLED, "cancelled by a client; StartRun with the same run id resumes it")
             state.task.cancel()
             await asyncio.gather(state.task, return_exceptions=True)
+            # A task cancelled before its first step never ran its own handler: end the run here.
+            self._end(state, *state.stop_as)
         return copy_message(state.run)
 
     async def get_report(self, request: orchestrator_pb2.GetReportRequest) -> orchestrator_pb2.Report:

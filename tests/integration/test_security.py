@@ -108,3 +108,32 @@ def test_an_unreadable_certificate_is_named(tmp_path):
     settings = CommonSettings(tls_cert=tmp_path / "missing.crt", tls_key=tmp_path / "missing.key")
     with pytest.raises(SettingsError, match="ATTUNE_TLS_CERT=.*missing.crt"):
         tls.server_credentials(settings)
+
+
+async def test_bytes_that_are_no_message_are_invalid_argument(uservec_core):
+    """Garbage on the wire is INVALID_ARGUMENT, not grpc's UNKNOWN."""
+    import grpc
+
+    from attune.services.common.server import AUTH_HEADER
+
+    server = await start_uservec_server(uservec_core, token=TOKEN)
+    metadata = ((AUTH_HEADER, f"Bearer {TOKEN}"),)
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            call = channel.unary_unary("/attune.v1.UserVectorService/GetVectors")
+            garbage = b"\x0a\x05\xff\xfe\xfd\xfc\xfb"  # field 1, a string holding invalid UTF-8
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call(garbage, timeout=10, metadata=metadata)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+            assert "not a valid message" in caught.value.details()
+    finally:
+        await server.stop()
+
+
+def test_error_details_are_cut_below_the_header_limit():
+    """An error quoting a huge input keeps its status: gRPC carries details in a 16 KiB header."""
+    from attune.services.common.server import MAX_DETAILS_CHARS, _short
+
+    assert _short("short") == "short"
+    cut = _short("x" * 100_000)
+    assert len(cut) < MAX_DETAILS_CHARS + 60 and cut.endswith("(98000 more characters cut)")
