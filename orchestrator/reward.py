@@ -64,13 +64,18 @@ SYSTEM = ("You judge how a user reacted to an assistant's reply. If the user tha
 
 
 class LLMRewardScorer:
-    """Asks the model service for satisfied / neutral / unsatisfied; falls back to rules on bad output."""
+    """Asks the model service for satisfied / neutral / unsatisfied; falls back to rules on bad output.
+
+    ``fallbacks`` counts the scores the fallback gave: the rules give the verdicts' values too,
+    so the reward alone does not tell which of the two answered.
+    """
 
     name = "llm"
 
     def __init__(self, model, fallback: RewardScorer | None = None):
         self.model = model
         self.fallback = fallback or RuleRewardScorer()
+        self.fallbacks = 0
 
     async def score(self, reply: str, next_turn: str) -> float:
         prompt = f"Assistant's reply:\n{reply[-1500:]}\n\nUser's next message:\n{next_turn[:1500]}"
@@ -79,6 +84,7 @@ class LLMRewardScorer:
         try:
             return VERDICT_REWARD[json.loads(answer.text)["verdict"]]
         except (json.JSONDecodeError, KeyError, TypeError):
+            self.fallbacks += 1
             return await self.fallback.score(reply, next_turn)
 
 

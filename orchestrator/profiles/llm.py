@@ -107,6 +107,7 @@ class _Generator:
         self.json_schema = json.dumps(choice_schema(schema))
         self.failures = 0
         self.repaired = 0
+        self.dropped = 0
 
     async def ask(self, index: int, attempt: int) -> str:
         prompt = choice_prompt(self.schema, profile_rng("llm-prompt", self.seed, index, attempt))
@@ -137,7 +138,10 @@ class _Generator:
             salvage = parse_choices(text, self.schema, lenient=True)
             best = max(best, salvage, key=lambda pc: (len(pc[1]), bool(pc[0])))
         self.repaired += 1
-        return drop_offending(self.build(index, self.max_attempts, *best))
+        built = self.build(index, self.max_attempts, *best)
+        kept = drop_offending(built)
+        self.dropped += len(built.preferences) - len(kept.preferences)
+        return kept
 
     def _problems(self, persona: str, chosen: dict[str, str]) -> list[str]:
         problems = [] if persona else ["no valid trait, role and goal for the persona"]
@@ -146,14 +150,19 @@ class _Generator:
 
 
 async def generate_with_llm(model, schema: Schema, n: int, seed: int, per_profile: int = 40,
-                            max_attempts: int = 3) -> list[Profile]:
+                            max_attempts: int = 3, stats: dict[str, int] | None = None) -> list[Profile]:
     """``n`` profiles whose persona and per-group choices come from ``model`` (source "llm").
 
     An answer that does not parse, lacks a group or fails check_profile is retried with a new seed;
     after ``max_attempts`` the most complete answer is repaired: what parses is kept, a missing persona
     and missing choices are drawn by the seeded generator, and offending preferences are dropped.
+    ``stats``, when given, receives the counts: ``failed_attempts`` (answers rejected), ``repaired``
+    (profiles built by repair) and ``dropped`` (preferences repair dropped).
     """
     generator = _Generator(model, schema, seed, per_profile, max_attempts)
     profiles = [await generator.profile(i) for i in range(n)]
-    log.info("llm_profiles", n=n, failed_attempts=generator.failures, repaired=generator.repaired)
+    counts = {"failed_attempts": generator.failures, "repaired": generator.repaired, "dropped": generator.dropped}
+    log.info("llm_profiles", n=n, **counts)
+    if stats is not None:
+        stats.update(counts)
     return profiles

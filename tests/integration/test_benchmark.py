@@ -33,6 +33,9 @@ ALL_METHODS = ["vanilla", "contextual", "reflection", "reflection_grpo", "all_me
                "lora_user"]
 # Sessions of small_experiment: every method, one user, two sessions.
 SESSIONS = len(ALL_METHODS) * 2
+# The in-process run's seed: both of its queries state a preference ("Please don't list the reasons as
+# bullets", "I'd like it explained"), so the methods that extract cards have some to keep.
+CARD_SEED = 35
 
 
 GRPC_TOKEN = "benchmark-test-token"
@@ -124,7 +127,8 @@ async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_pat
         return await chat(request)
 
     monkeypatch.setattr(model_core, "chat", spy)
-    result = await run_experiment(small_experiment(), out, common, json_logs=True, model=model_core)
+    exp = small_experiment(seed=CARD_SEED)
+    result = await run_experiment(exp, out, common, json_logs=True, model=model_core)
     assert result.failures == [] and result.finished == SESSIONS
     records = check_log(out, ALL_METHODS)
     by_method = {}
@@ -137,8 +141,9 @@ async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_pat
     assert all(r["memory"]["sessions"] for r in by_method["contextual"])
     assert all("memory" in r["tokens"] for r in by_method["reflection_grpo"]), "the note-writer's tokens count"
     assert any(p.name.startswith("notes-grpo") for p in adapter_dir.iterdir()), "GRPO note-writer trained"
-    with_cards = [r for r in by_method["all_memory"] if r["memory"]["cards"]]
-    assert not with_cards or any("extractor" in r["tokens"] for r in by_method["all_memory"])
+    cards = {r["session"]: {c["card_id"] for c in r["memory"]["cards"]} for r in by_method["all_memory"]}
+    assert cards[1] and cards[1] <= cards[2], "the extractor's cards of session 1 are kept in session 2"
+    assert all("extractor" in r["tokens"] for r in by_method["all_memory"]), "the extractor's tokens count"
     assert set(METHODS) >= set(ALL_METHODS)
     vectors = [r["memory"]["user_vector"] for r in sorted(by_method["rag_vector"], key=lambda r: r["session"])]
     assert all(len(v["z_long"]) == len(vectors[0]["z_long"]) > 0 for v in vectors), "z_long after each session"
@@ -149,7 +154,7 @@ async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_pat
     assert split["training"] and not set(split["training"]) & set(split["evaluated"]), "GRPO never sees a test user"
     check_judged(out, result.judge)
 
-    again = await run_experiment(small_experiment(), out, common, json_logs=True, model=model_core)
+    again = await run_experiment(exp, out, common, json_logs=True, model=model_core)
     assert again.finished == 0 and again.resumed == SESSIONS, "a finished run resumes to nothing"
     assert again.judge.judged == 0 and again.judge.resumed == SESSIONS, "and is judged once"
 

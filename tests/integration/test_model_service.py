@@ -85,18 +85,47 @@ async def test_json_schema_constrains_the_output(model_client):
     assert set(data) == {"city", "country"}
 
 
+def batches() -> tuple[float, float]:
+    """(generate calls, rows) of the model so far, from the batch-size histogram."""
+    histogram = metrics.BATCH_SIZE.labels("SmolLM2-135M-Instruct")
+    return sum(b.get() for b in histogram._buckets), histogram._sum.get()
+
+
 async def test_json_rows_of_one_batch_with_different_budgets(model_core):
     """A row cut off by its own max_tokens mid-JSON must not break the rows still generating."""
     schema = json.dumps({"type": "object", "properties": {"answer": {"type": "string"}, "ok": {"type": "boolean"}},
                          "required": ["answer", "ok"]})
     budgets = [4, 40, 8, 64]
+    calls, rows = batches()
     replies = await asyncio.gather(*[model_core.chat(chat_request(f"Reply in JSON about the number {n}.",
                                                                   max_tokens=n, json_schema=schema))
                                      for n in budgets])
+    assert batches() == (calls + 1, rows + 4), "the four rows shared one generate call"
+    # 4 and 8 tokens cannot hold the object (about 20): those rows are cut; the others finish it.
+    assert [r.finish_reason for r in replies] == ["length", "stop", "length", "stop"]
     for budget, reply in zip(budgets, replies, strict=True):
-        assert reply.usage.completion_tokens <= budget
         assert reply.text.startswith('{"ans')
-    assert [r.finish_reason for r in replies][0] == "length"
+        if reply.finish_reason == "length":
+            assert reply.usage.completion_tokens == budget
+        else:
+            assert reply.usage.completion_tokens < budget
+            data = json.loads(reply.text)
+            assert isinstance(data["answer"], str) and isinstance(data["ok"], bool)
+
+
+async def test_a_greedy_reply_is_the_same_alone_and_in_a_batch(model_core):
+    """Padding and batch neighbours must not change a row: its prompt is shorter and its budget smaller than theirs."""
+    request = chat_request("Name three primary colors.", max_tokens=24)
+    others = [chat_request("Write a long story about a dragon who learns to fly over the mountains.", max_tokens=30),
+              chat_request("Hi", max_tokens=10),
+              chat_request("What is 2+2? Explain in detail with examples.", max_tokens=16)]
+    calls, rows = batches()
+    alone = await model_core.chat(request)
+    assert batches() == (calls + 1, rows + 1)
+    batched, *_ = await asyncio.gather(model_core.chat(request), *[model_core.chat(o) for o in others])
+    assert batches() == (calls + 2, rows + 5), "the four requests shared one generate call"
+    assert batched.text == alone.text and batched.usage == alone.usage
+    assert batched.finish_reason == alone.finish_reason == "stop"
 
 
 async def test_streaming_gives_the_same_text_and_usage(model_client):

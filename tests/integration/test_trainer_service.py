@@ -22,7 +22,7 @@ from attune.services.common.errors import InvalidArgument, NotFound, Unauthentic
 from attune.services.common.net import free_port
 from attune.services.model.client import chat_request
 from attune.services.trainer.client import TrainerClient, wait_for_job
-from attune.services.trainer.notes import NOTE_MAX_TOKENS, clean_note, note_update_messages
+from attune.services.trainer.notes import NOTE_MAX_CHARS, NOTE_MAX_TOKENS, clean_note, note_update_messages
 from attune.v1 import trainer_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +88,14 @@ async def test_grpo_job_trains_a_note_writer_the_model_service_serves(trainer_cl
     messages = note_update_messages(ROWS[3]["notes"], [tuple(t) for t in ROWS[3]["transcript"]])
     reply = await model_core.chat(chat_request(messages, max_tokens=NOTE_MAX_TOKENS, adapter="notes-writer"))
     assert reply.adapter == "notes-writer" and reply.usage.completion_tokens > 0
+    # Cleaning keeps lines of the reply (at most NOTE_MAX_CHARS) and drops chatter, headers, fences, echoes
+    # of the prompt and repeats: around the real reply, these change nothing in its note.
+    note = clean_note(reply.text)
+    assert len(note) <= NOTE_MAX_CHARS
+    assert all(any(line.strip().startswith(kept) for line in reply.text.splitlines()) for kept in note.splitlines())
+    fenced = f"Sure, here are the updated notes:\n```\n## Notes:\n{reply.text}\n```\nLet me know if that helps!"
+    assert clean_note(fenced) == note
+    assert clean_note(f"{note}\nUser: {ROWS[3]['transcript'][2][1]}\n{note}") == note
     # Trained notes differ from the base model's on the same input: reflection_grpo is not reflection.
     base = await model_core.chat(chat_request(messages, max_tokens=NOTE_MAX_TOKENS))
     assert clean_note(reply.text) != clean_note(base.text)

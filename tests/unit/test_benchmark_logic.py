@@ -61,7 +61,9 @@ def test_experiment_file_and_overrides(tmp_path):
 def test_shipped_experiment_files_validate():
     from attune.orchestrator.demo import DEMO_EXPERIMENT
 
-    for path in DEMO_EXPERIMENT.parent.glob("*.yaml"):
+    paths = sorted(DEMO_EXPERIMENT.parent.glob("*.yaml"))
+    assert DEMO_EXPERIMENT in paths and len(paths) >= 3, paths
+    for path in paths:
         load_experiment(path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from attune.v1 import model_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 MSC_SAMPLE = ROOT / "orchestrator/profiles/data/msc_sample.json"
-MSC_FULL = Path("/work/shared/data/multisessioncollab/collaborativeagents/user_profiles/user_profiles.json")
+# All 100 users of MultiSessionCollab's user_profiles.json, gzipped (attribution and licence beside it).
+MSC_FULL = ROOT / "tests/data/msc_user_profiles.json.gz"
 REQUIRED_GROUPS = {"format_structure", "verbosity_level", "code_naming", "math_detail", "guidance_style"}
 
 
@@ -160,10 +162,12 @@ def test_msc_sample_loads_as_always_preferences():
     assert all(len(applicable(p, QueryContext(text="anything"))) == 3 for p in profiles)
 
 
-@pytest.mark.skipif(not MSC_FULL.exists(), reason="no shared MultiSessionCollab copy on this machine")
-def test_full_msc_file_loads():
-    profiles = load_profiles(MSC_FULL)
+def test_full_msc_file_loads(tmp_path):
+    path = tmp_path / "user_profiles.json"
+    path.write_bytes(gzip.decompress(MSC_FULL.read_bytes()))
+    profiles = load_profiles(path)
     assert len(profiles) == 100 and all(len(p.preferences) == 3 for p in profiles)
+    assert profiles[:5] == load_profiles(MSC_SAMPLE), "the shipped sample is its first five users"
 
 
 def test_msc_category_repeated_in_one_user_gets_its_own_group(tmp_path):
@@ -267,17 +271,35 @@ async def test_llm_choices_are_kept_and_requests_are_constrained(schema):
 
 
 async def test_llm_bad_answers_are_retried_then_repaired(schema):
-    model = ScriptedModel("not json", answer(schema, role="astronaut"), answer(schema))
-    (p,) = await generate_with_llm(model, schema, 1, seed=5)
+    model, stats = ScriptedModel("not json", answer(schema, role="astronaut"), answer(schema)), {}
+    (p,) = await generate_with_llm(model, schema, 1, seed=5, stats=stats)
     assert len(model.requests) == 3 and p.persona.startswith("A curious")
     assert len({r.sampling.seed for r in model.requests}) == 3, "each attempt gets a new seed"
+    assert stats == {"failed_attempts": 2, "repaired": 0, "dropped": 0}
 
     model = ScriptedModel('{"format_structure": "prose_why", "tone": "no_such_option"')
-    (p,) = await generate_with_llm(model, schema, 1, seed=5, max_attempts=2)
+    (p,) = await generate_with_llm(model, schema, 1, seed=5, max_attempts=2, stats=stats)
     assert len(model.requests) == 2
     assert p.source == "llm" and check_profile(p) == [] and "format_structure.prose_why" in p.ids()
+    assert stats == {"failed_attempts": 2, "repaired": 1, "dropped": 0}
     with pytest.raises(ValueError, match="max_attempts"):
         await generate_with_llm(model, schema, 1, seed=5, max_attempts=0)
+
+
+async def test_llm_repair_counts_the_preferences_it_drops(schema, monkeypatch):
+    import attune.orchestrator.profiles.llm as llm
+
+    draw = llm.draw_preferences
+
+    def draw_with_a_duplicate(*args):
+        drawn = draw(*args)
+        return [*drawn, drawn[0]]
+
+    monkeypatch.setattr(llm, "draw_preferences", draw_with_a_duplicate)
+    stats = {}
+    (p,) = await generate_with_llm(ScriptedModel("not json"), schema, 1, seed=5, max_attempts=1, stats=stats)
+    assert check_profile(p) == [] and len(p.preferences) == 40, "the duplicate is dropped"
+    assert stats == {"failed_attempts": 1, "repaired": 1, "dropped": 1}
 
 
 def test_shipped_schema_path_is_the_default():
