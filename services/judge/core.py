@@ -226,7 +226,7 @@ class JudgeService:
         listing = "\n".join(f"[{c.card_id}] {card_text(c)}" for c in cards)
         asked = await self._ask(context, prompt, _ids_schema(key, ids),
                                 f"Request:\n{self._cut(query)}\n\nReply:\n{self._cut(reply)}\n\nPreferences:\n{listing}")
-        answers = (asked.answer or {}).get(key) or {}
+        answers = answers_by_id(asked.answer, key)
         details = []
         for card in cards:
             result = program(card.card_id, reply)
@@ -292,6 +292,13 @@ class JudgeService:
         for i, card in enumerate(cards):
             self._require(card.preference, f"{field}[{i}].preference")
         return cards
+
+
+def answers_by_id(answer: dict | None, key: str) -> dict:
+    """The answer's ``key`` object (preference id -> bool). An answer cut inside its ids can repair to a list
+    or a string there: then no preference was judged."""
+    found = (answer or {}).get(key)
+    return found if isinstance(found, dict) else {}
 
 
 def parse_json(text: str) -> dict | None:

@@ -39,7 +39,9 @@ class ModelService:
         await self.backend.start()
         # Fixed once loaded; info() also lists adapters (a directory scan), too much for every request.
         info = self.backend.info()
-        self.model_name, self.max_context = info.model, info.max_context
+        # max_context caps the window here too: a backend shared with another core keeps its own settings.
+        self.model_name = info.model
+        self.max_context = min(info.max_context, self.settings.max_context or info.max_context)
         self.ready = True
 
     async def close(self) -> None:
@@ -84,7 +86,7 @@ class ModelService:
     async def get_info(self, request: model_pb2.GetInfoRequest | None = None) -> model_pb2.ModelInfo:
         self._check_ready()
         info = self.backend.info()
-        return model_pb2.ModelInfo(model=info.model, backend=info.backend, max_context=info.max_context,
+        return model_pb2.ModelInfo(model=info.model, backend=info.backend, max_context=self.max_context,
                                    adapters=info.adapters, dtype=info.dtype)
 
     # ---- validation -------------------------------------------------------
@@ -113,10 +115,11 @@ class ModelService:
             raise InvalidArgument("context.caller_role", f"unknown caller role {ctx.caller_role!r} "
                                   f"(expected one of {', '.join(CALLER_ROLES)})")
         s = request.sampling
-        max_tokens = s.max_tokens or self.settings.default_max_tokens
         max_context = self.max_context
-        if s.max_tokens < 0 or max_tokens > max_context:
-            raise InvalidArgument("sampling.max_tokens", f"{s.max_tokens} is out of range 1..{max_context}")
+        limit = min(max_context, self.settings.max_completion_tokens or max_context)
+        max_tokens = s.max_tokens or min(self.settings.default_max_tokens, limit)
+        if s.max_tokens < 0 or max_tokens > limit:
+            raise InvalidArgument("sampling.max_tokens", f"{s.max_tokens} is out of range 1..{limit}")
         if not math.isfinite(s.temperature) or not 0 <= s.temperature <= 2:
             raise InvalidArgument("sampling.temperature", f"{s.temperature} is out of range 0..2")
         if not math.isfinite(s.top_p) or not 0 <= s.top_p <= 1:

@@ -27,6 +27,9 @@ class ModelSettings(ServiceSettings):
     # 0: the model's own context window.
     max_context: int = Field(0, ge=0)
     default_max_tokens: int = Field(256, ge=1)
+    # The most tokens one request may ask for (sampling.max_tokens): one caller cannot hold a batch for
+    # thousands of tokens. 0: as many as the context window holds. The default above is cut to it.
+    max_completion_tokens: int = Field(0, ge=0)
     adapter_dir: Path | None = None
     threads: int = Field(0, ge=0, description="torch threads; 0 = all cores")
     openai_base_url: str = ""

@@ -392,7 +392,7 @@ def _params(kind, params_json: str) -> str:
     if check is not None:
         try:
             check(params)
-        except ValueError as err:
+        except (OSError, ValueError) as err:  # OSError: a path in the params the file system cannot hold
             raise InvalidArgument("params_json", str(err)) from None
     return params.model_dump_json()
 
@@ -401,8 +401,8 @@ def _base_model(base_model: str) -> str:
     """A local model folder, absolute; "" stays "" (the embedded model)."""
     if not base_model:
         return ""
-    path = Path(base_model).expanduser().resolve()
-    if not (path / "config.json").is_file():
+    path = _local_path("base_model", base_model)
+    if not _is_file(path / "config.json"):
         raise InvalidArgument("base_model", f"{base_model!r} is not a local model folder (no config.json)")
     return str(path)
 
@@ -411,14 +411,31 @@ def _data_path(kind, data_path: str) -> Path:
     """The data file, absolute, after the kind has checked every row (runs in a thread)."""
     if not data_path:
         raise InvalidArgument("data_path", "must not be empty")
-    path = Path(data_path).expanduser().resolve()
-    if not path.is_file():
+    path = _local_path("data_path", data_path)
+    if not _is_file(path):
         raise InvalidArgument("data_path", f"{data_path!r} is not a file")
     try:
         kind.check_data(path)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise InvalidArgument("data_path", f"{data_path}: {err}") from None
     return path
+
+
+def _local_path(field: str, value: str) -> Path:
+    """``value`` as an absolute path; one that names nothing a file system can hold (a NUL byte, an unknown
+    ``~user``) is the caller's error, not the service's."""
+    try:
+        return Path(value).expanduser().resolve()
+    except (RuntimeError, ValueError) as err:
+        raise InvalidArgument(field, f"is not a usable local path: {err}") from None
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name longer than the file system allows is none (is_file raises there)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 async def build(context) -> TrainerService:

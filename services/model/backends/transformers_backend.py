@@ -113,7 +113,9 @@ class TransformersBackend(Backend):
         self._adapter_lock = threading.Lock()
 
     async def start(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.executor, self._load)
+        """Load the model; a backend already loaded (shared by a second ModelService) is left as it is."""
+        if self.model is None:
+            await asyncio.get_running_loop().run_in_executor(self.executor, self._load)
 
     def _load(self) -> None:
         if self.settings.threads:
