@@ -23,6 +23,10 @@ from attune.v1 import common_pb2, model_pb2
 log = get_logger(__name__)
 
 ROLES = ("system", "user", "assistant")
+# transformers prepares each new stop string against the whole vocabulary on the generate thread, about 12 ms
+# a character on two cores: one request with a 4,000-character stop string held every caller for a minute
+# (found by fuzzing, docs/reliability.md). OpenAI's API allows 4 too.
+MAX_STOP_STRINGS, MAX_STOP_CHARS = 4, 32
 CALLER_ROLES = ("agent", "user_simulator", "judge", "extractor", "reranker", "reward", "other")
 
 
@@ -124,8 +128,10 @@ class ModelService:
             raise InvalidArgument("sampling.temperature", f"{s.temperature} is out of range 0..2")
         if not math.isfinite(s.top_p) or not 0 <= s.top_p <= 1:
             raise InvalidArgument("sampling.top_p", f"{s.top_p} is out of range 0..1 (0 means 1)")
-        if any(not stop for stop in s.stop):
-            raise InvalidArgument("sampling.stop", "stop strings must not be empty")
+        if len(s.stop) > MAX_STOP_STRINGS:
+            raise InvalidArgument("sampling.stop", f"{len(s.stop)} stop strings; at most {MAX_STOP_STRINGS} allowed")
+        if any(not stop or len(stop) > MAX_STOP_CHARS for stop in s.stop):
+            raise InvalidArgument("sampling.stop", f"stop strings must be 1 to {MAX_STOP_CHARS} characters long")
         job = Job(messages=messages, prompt=prompt, max_tokens=max_tokens, temperature=s.temperature,
                   top_p=s.top_p or 1.0, seed=s.seed, stop=tuple(s.stop), adapter=request.adapter,
                   json_schema=request.json_schema)

@@ -54,11 +54,13 @@ async def test_fuzzed_requests_get_no_internal_error_and_the_server_stays_up(fle
 
 
 async def test_malformed_request_bytes_are_refused_as_invalid_argument(fleet):
-    failures = []
+    failures, refused = [], 0
     for target in fleet.targets.values():
         outcome = await fuzz.run(target, target.requests(4 * len(target.rpcs), bad=True))
         failures += outcome.failures
+        refused += outcome.codes["INVALID_ARGUMENT"]
     assert not failures, "\n".join(failures)
+    assert refused, "some were refused as no valid message"
 
 
 async def test_the_fuzz_model_refuses_more_tokens_than_its_limit(fleet):
@@ -97,3 +99,17 @@ async def test_a_run_cancelled_as_soon_as_it_started_ends_cancelled(fleet, data_
         assert run.state == "cancelled"
     finally:
         await core.close()
+
+
+async def test_stop_strings_are_bounded(fleet):
+    """Found by the long fuzz: transformers prepares each new stop string against the whole vocabulary on the
+    generate thread (about 12 ms a character here), so one request with a long one held every caller."""
+    async with ModelClient(fleet.targets["model"].address, token=fuzz.TOKEN) as client:
+        for stop in (["x" * 33], ["a", "b", "c", "d", "e"]):
+            request = chat_request([("user", "Hi")], max_tokens=2)
+            request.sampling.stop.extend(stop)
+            with pytest.raises(InvalidArgument, match="sampling.stop"):
+                await client.chat(request)
+        request = chat_request([("user", "Hi")], max_tokens=2)
+        request.sampling.stop.extend(["\n", "\n\n", ".", "x" * 32])
+        assert (await client.chat(request)).usage.completion_tokens > 0
