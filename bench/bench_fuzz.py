@@ -144,7 +144,7 @@ async def main() -> None:
                         outcome, seconds = await fuzz_service(target, total, bad, args.batch, progress)
                         afterwards = await fuzz.still_serving(target)
                         results[kind][name] = row(outcome, afterwards, seconds)
-                        # A few of each service's failures: the malformed ones are all alike (Known issues).
+                        # A few of each service's failures: the malformed ones are all alike.
                         failures += [f"{kind}: {f}" for f in outcome.failures[:1 if bad else 5]]
                         if args.docs:  # after each service: a long run stopped half-way keeps what it measured
                             update_docs(Path(args.docs), {kind: {name: results[kind][name]}}, order)
