@@ -107,9 +107,9 @@ def update_docs(path: Path, results: dict[str, dict[str, list[str]]], order: lis
     for kind in KINDS:
         kept[kind].update(results.get(kind, {}))
         lines += [f"**{kind}**", "", *markdown([kept[kind][s] for s in order if s in kept[kind]]), ""]
-    lines.append("¹ RESOURCE_EXHAUSTED only because the error's message quoted an input longer than gRPC's "
-                 "16 KiB metadata limit, so the caller lost the real status (none since the server cuts error "
-                 "details to 2,000 characters).")
+    lines.append("¹ RESOURCE_EXHAUSTED only because the error's message, once encoded, was longer than gRPC's "
+                 "16 KiB metadata limit, so the caller lost the real status (see the server bootstrap fixes "
+                 "below).")
     path.write_text(head + START + "\n".join(lines) + "\n" + END + tail)
 
 

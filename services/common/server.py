@@ -29,9 +29,10 @@ from attune.services.common.settings import ServiceSettings
 log = get_logger(__name__)
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
-# Error details travel in a header (gRPC allows 16 KiB of them): a message quoting an oversize input is cut, or
-# the caller would get RESOURCE_EXHAUSTED "Stream removed" instead of the real status.
-MAX_DETAILS_CHARS = 2000
+# Error details travel in a header (gRPC allows 16 KiB of them) and are percent-encoded there: every byte
+# outside printable ASCII, and '%', takes three. A message quoting an oversize input is cut to this many
+# encoded bytes, or the caller would get RESOURCE_EXHAUSTED "Stream removed" instead of the real status.
+MAX_DETAILS_BYTES = 6000
 AUTH_HEADER = "authorization"
 
 
@@ -144,10 +145,18 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         return _Watch(self.service, rpc, context)
 
 
+def _encoded_size(char: str) -> int:
+    """Bytes ``char`` takes in a gRPC status message header (percent-encoding)."""
+    return 1 if " " <= char <= "~" and char != "%" else 3 * len(char.encode("utf-8", "surrogatepass"))
+
+
 def _short(text: str) -> str:
-    if len(text) <= MAX_DETAILS_CHARS:
-        return text
-    return f"{text[:MAX_DETAILS_CHARS]}... ({len(text) - MAX_DETAILS_CHARS} more characters cut)"
+    size = 0
+    for index, char in enumerate(text):
+        size += _encoded_size(char)
+        if size > MAX_DETAILS_BYTES:
+            return f"{text[:index]}... ({len(text) - index} more characters cut)"
+    return text
 
 
 def _parsed(raw: bytes, parse):

@@ -27,6 +27,9 @@ ROLES = ("system", "user", "assistant")
 # a character on two cores: one request with a 4,000-character stop string held every caller for a minute
 # (found by fuzzing, docs/reliability.md). OpenAI's API allows 4 too.
 MAX_STOP_STRINGS, MAX_STOP_CHARS = 4, 32
+# Logits divided by a temperature near zero overflow to inf and sampling fails for the whole batch (a fuzzed
+# 1.4e-45 did); below this, decoding is greedy in all but name: ask for 0.
+MIN_TEMPERATURE = 0.001
 CALLER_ROLES = ("agent", "user_simulator", "judge", "extractor", "reranker", "reward", "other")
 
 
@@ -124,8 +127,9 @@ class ModelService:
         max_tokens = s.max_tokens or min(self.settings.default_max_tokens, limit)
         if s.max_tokens < 0 or max_tokens > limit:
             raise InvalidArgument("sampling.max_tokens", f"{s.max_tokens} is out of range 1..{limit}")
-        if not math.isfinite(s.temperature) or not 0 <= s.temperature <= 2:
-            raise InvalidArgument("sampling.temperature", f"{s.temperature} is out of range 0..2")
+        if not math.isfinite(s.temperature) or not (s.temperature == 0 or MIN_TEMPERATURE <= s.temperature <= 2):
+            raise InvalidArgument("sampling.temperature", f"{s.temperature} is out of range {MIN_TEMPERATURE}..2 "
+                                  "(0 for greedy decoding)")
         if not math.isfinite(s.top_p) or not 0 <= s.top_p <= 1:
             raise InvalidArgument("sampling.top_p", f"{s.top_p} is out of range 0..1 (0 means 1)")
         if len(s.stop) > MAX_STOP_STRINGS:

@@ -74,8 +74,9 @@ async def test_the_fuzz_model_refuses_more_tokens_than_its_limit(fleet):
         assert info.max_context == fuzz.MODEL_LIMITS["max_context"]
 
 
-async def test_an_error_quoting_a_huge_input_keeps_its_status(fleet):
-    huge = "x" * 20_000
+@pytest.mark.parametrize("unit", ["x", "😀"])
+async def test_an_error_quoting_a_huge_input_keeps_its_status(fleet, unit):
+    huge = unit * 20_000
     cases = [("model", "Chat", model_pb2.ChatRequest(messages=fuzz.MESSAGES, adapter=huge), "NOT_FOUND"),
              ("trainer", "SubmitJob", trainer_pb2.TrainJobSpec(kind="lora", adapter_name="a", max_steps=1,
                                                                data_path=huge), "INVALID_ARGUMENT")]
@@ -113,3 +114,15 @@ async def test_stop_strings_are_bounded(fleet):
         request = chat_request([("user", "Hi")], max_tokens=2)
         request.sampling.stop.extend(["\n", "\n\n", ".", "x" * 32])
         assert (await client.chat(request)).usage.completion_tokens > 0
+
+
+async def test_a_temperature_near_zero_is_refused_not_an_internal_error(fleet):
+    """Found by the long fuzz: a temperature of 1.4e-45 made the logits inf and sampling failed with INTERNAL,
+    for every request in its batch."""
+    async with ModelClient(fleet.targets["model"].address, token=fuzz.TOKEN) as client:
+        request = model_pb2.GenerateRequest(prompt="Once upon a time",
+                                            sampling={"max_tokens": 2, "temperature": 1.4e-45})
+        with pytest.raises(InvalidArgument, match="sampling.temperature"):
+            await client.generate(request)
+        request.sampling.temperature = 0.001  # a float32 at or just above the bound
+        assert (await client.generate(request)).usage.completion_tokens > 0

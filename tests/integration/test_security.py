@@ -132,8 +132,11 @@ async def test_bytes_that_are_no_message_are_invalid_argument(uservec_core):
 
 def test_error_details_are_cut_below_the_header_limit():
     """An error quoting a huge input keeps its status: gRPC carries details in a 16 KiB header."""
-    from attune.services.common.server import MAX_DETAILS_CHARS, _short
+    from attune.services.common.server import MAX_DETAILS_BYTES, _short
 
     assert _short("short") == "short"
     cut = _short("x" * 100_000)
-    assert len(cut) < MAX_DETAILS_CHARS + 60 and cut.endswith("(98000 more characters cut)")
+    assert len(cut) < MAX_DETAILS_BYTES + 60 and cut.endswith(f"({100_000 - MAX_DETAILS_BYTES} more characters cut)")
+    # Past ASCII every UTF-8 byte is sent as three ('%F0'): a four-byte character costs twelve.
+    cut = _short("\U0001F600" * 20_000)
+    assert cut.count("\U0001F600") == MAX_DETAILS_BYTES // 12 and cut.endswith("more characters cut)")
