@@ -10,7 +10,10 @@ time) is killed with SIGKILL at random points ``--kills`` times and started agai
 log and memory are compared with an uninterrupted run of the same experiment. Figures: sessions lost or
 duplicated (bar 0), users whose learned state differs (bar 0: rag_vector's z_long bit for bit, rag's cards).
 
-    .venv/bin/python bench/bench_chaos.py [--kills 10] [--skip restarts|kills]
+Prints a table per part and writes it into docs/reliability.md, between the ``chaos-restarts`` and
+``chaos-kills`` markers, as soon as that part is done.
+
+    .venv/bin/python bench/bench_chaos.py [--kills 10] [--skip restarts|kills] [--docs docs/reliability.md]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import json
 import os
 import random
@@ -40,8 +44,10 @@ from attune.orchestrator.stack import LocalStack  # noqa: E402
 from attune.services.common import registry  # noqa: E402
 from attune.services.common.net import free_port  # noqa: E402
 from attune.services.common.settings import CommonSettings, load  # noqa: E402
+from bench.report import machine, markdown_table, replace_block  # noqa: E402
 
 console = Console(stderr=True)
+DOCS = ROOT / "docs" / "reliability.md"
 # The services a run of these methods calls while its sessions run, killed in this order.
 KILLED = ["uservec", "retrieval", "extractor", "model"]
 
@@ -197,6 +203,20 @@ def kills(args, data_dir: Path) -> dict:
             "uninterrupted wall time (s)": round(calm_s), "wall time with kills (s)": round(killed_s)}
 
 
+def show(title: str, figures: dict, args, docs: str) -> None:
+    """Print one part's figures and, unless ``docs`` is '', write them into its block there."""
+    rows = [[name, f"{value:,}" if isinstance(value, int) else str(value)] for name, value in figures.items()]
+    table = Table("figure", "value", title=title)
+    for cells in rows:
+        table.add_row(*cells)
+    Console().print(table)
+    if docs:
+        setup = f"{args.profiles} profiles x {args.sessions} sessions of rag and rag_vector, seed {args.seed}"
+        lines = [f"Measured {datetime.date.today().isoformat()} by `bench/bench_chaos.py` ({setup}) on {machine()}.",
+                 "", *markdown_table(["figure", "value"], rows)]
+        replace_block(Path(docs), f"chaos-{title}", "\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=10)
@@ -205,18 +225,15 @@ def main() -> None:
     parser.add_argument("--min-s", type=float, default=8.0, help="the earliest a kill comes after a start")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip", choices=["restarts", "kills"])
+    parser.add_argument("--docs", default=str(DOCS), help="the file whose figure blocks are updated; '' for none")
     args = parser.parse_args()
     data_dir = load(CommonSettings).data_dir.resolve()
+    parts = {"restarts": restarts, "kills": kills}
     results = {}
-    if args.skip != "restarts":
-        results["services killed mid-run"] = restarts(args, data_dir)
-    if args.skip != "kills":
-        results["run killed at random points"] = kills(args, data_dir)
-    for title, figures in results.items():
-        table = Table("figure", "value", title=title)
-        for name, value in figures.items():
-            table.add_row(name, str(value))
-        Console().print(table)
+    for name, part in parts.items():
+        if args.skip != name:
+            results[name] = part(args, data_dir)
+            show(name, results[name], args, args.docs)
     bad = [f"{t}: {k}" for t, f in results.items() for k in ("sessions lost", "sessions duplicated",
                                                              "chains whose memory differs") if f.get(k)]
     if bad:

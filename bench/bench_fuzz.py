@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import datetime
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -41,20 +40,14 @@ from attune.services.common.logging import setup_logging  # noqa: E402
 from attune.services.model.core import ModelService  # noqa: E402
 from attune.services.model.settings import ModelSettings  # noqa: E402
 from attune.services.model.weights import ensure_converted  # noqa: E402
+from bench.report import block, machine, markdown_table, replace_block  # noqa: E402
 from tests.fixtures import fuzz  # noqa: E402
 
 DOCS = ROOT / "docs" / "reliability.md"
-START, END = "<!-- fuzz:start -->", "<!-- fuzz:end -->"
 CODES = ["OK", "INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "UNAUTHENTICATED",
          "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN"]
 COLUMNS = ["service", "requests", *CODES, "other", "lost status¹", "afterwards", "seconds", "date"]
 KINDS = {"well-formed": False, "malformed": True}
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown CPU")
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
 
 
 def row(outcome: fuzz.Outcome, afterwards: tuple[str, str], seconds: float) -> list[str]:
@@ -82,21 +75,11 @@ async def fuzz_service(target: fuzz.Target, total: int, bad: bool, batch: int,
     return outcome, time.perf_counter() - start
 
 
-def markdown(rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS),
-            *("| " + " | ".join(r) + " |" for r in rows)]
-
-
 def update_docs(path: Path, results: dict[str, dict[str, list[str]]], order: list[str]) -> None:
     """Replace the rows of the services run now in the figures block; keep the others'."""
-    text = path.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{path}: no {START} ... {END} block to write the figures into")
-    head, rest = text.split(START, 1)
-    block, tail = rest.split(END, 1)
     kept: dict[str, dict[str, list[str]]] = {kind: {} for kind in KINDS}
     kind = None
-    for line in block.splitlines():
+    for line in block(path, "fuzz").splitlines():
         heading = re.match(r"\*\*(.+?)\*\*", line)
         if heading and heading.group(1) in KINDS:
             kind = heading.group(1)
@@ -106,11 +89,11 @@ def update_docs(path: Path, results: dict[str, dict[str, list[str]]], order: lis
     lines = ["", f"Machine of the latest run: {machine()}.", ""]
     for kind in KINDS:
         kept[kind].update(results.get(kind, {}))
-        lines += [f"**{kind}**", "", *markdown([kept[kind][s] for s in order if s in kept[kind]]), ""]
+        lines += [f"**{kind}**", "", *markdown_table(COLUMNS, [kept[kind][s] for s in order if s in kept[kind]]), ""]
     lines.append("¹ RESOURCE_EXHAUSTED only because the error's message, once encoded, was longer than gRPC's "
                  "16 KiB metadata limit, so the caller lost the real status (see the server bootstrap fixes "
                  "below).")
-    path.write_text(head + START + "\n".join(lines) + "\n" + END + tail)
+    replace_block(path, "fuzz", "\n".join(lines))
 
 
 async def main() -> None:
