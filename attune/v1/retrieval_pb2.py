@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from attune.v1 import common_pb2 as attune_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61ttune/v1/retrieval.proto\x12\tattune.v1\x1a\x16\x61ttune/v1/common.proto\"j\n\x12UpsertCardsRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12(\n\x05\x63\x61rds\x18\x02 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\"\'\n\x13UpsertCardsResponse\x12\x10\n\x08\x63\x61rd_ids\x18\x01 \x03(\t\"\xa7\x01\n\x0fRetrieveRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x10\n\x08select_k\x18\x05 \x01(\x05\x12\x0e\n\x06rerank\x18\x06 \x01(\x08\x12\x17\n\x0fuse_user_vector\x18\x07 \x01(\x08\"\xaf\x01\n\nScoredCard\x12\'\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x19.attune.v1.PreferenceCard\x12\x13\n\x0b\x64\x65nse_score\x18\x02 \x01(\x02\x12\x14\n\x0crerank_score\x18\x03 \x01(\x02\x12\x13\n\x0bprobability\x18\x04 \x01(\x02\x12&\n\x0bitem_vector\x18\x05 \x01(\x0b\x32\x11.attune.v1.Vector\x12\x10\n\x08selected\x18\x06 \x01(\x08\"u\n\x10RetrieveResponse\x12)\n\ncandidates\x18\x01 \x03(\x0b\x32\x15.attune.v1.ScoredCard\x12\x10\n\x08reranker\x18\x02 \x01(\t\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.attune.v1.TokenUsage\"#\n\x10ListCardsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"=\n\x11ListCardsResponse\x12(\n\x05\x63\x61rds\x18\x01 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\"5\n\x11\x44\x65leteCardRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61rd_id\x18\x02 \x01(\t\"$\n\x11\x44\x65leteUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\x32\xfb\x02\n\x10RetrievalService\x12L\n\x0bUpsertCards\x12\x1d.attune.v1.UpsertCardsRequest\x1a\x1e.attune.v1.UpsertCardsResponse\x12\x43\n\x08Retrieve\x12\x1a.attune.v1.RetrieveRequest\x1a\x1b.attune.v1.RetrieveResponse\x12\x46\n\tListCards\x12\x1b.attune.v1.ListCardsRequest\x1a\x1c.attune.v1.ListCardsResponse\x12\x45\n\nDeleteCard\x12\x1c.attune.v1.DeleteCardRequest\x1a\x19.attune.v1.DeleteResponse\x12\x45\n\nDeleteUser\x12\x1c.attune.v1.DeleteUserRequest\x1a\x19.attune.v1.DeleteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61ttune/v1/retrieval.proto\x12\tattune.v1\x1a\x16\x61ttune/v1/common.proto\"j\n\x12UpsertCardsRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12(\n\x05\x63\x61rds\x18\x02 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\"\'\n\x13UpsertCardsResponse\x12\x10\n\x08\x63\x61rd_ids\x18\x01 \x03(\t\"\xa7\x01\n\x0fRetrieveRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x10\n\x08select_k\x18\x05 \x01(\x05\x12\x0e\n\x06rerank\x18\x06 \x01(\x08\x12\x17\n\x0fuse_user_vector\x18\x07 \x01(\x08\"\xde\x01\n\nScoredCard\x12\'\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x19.attune.v1.PreferenceCard\x12\x13\n\x0b\x64\x65nse_score\x18\x02 \x01(\x02\x12\x14\n\x0crerank_score\x18\x03 \x01(\x02\x12\x13\n\x0bprobability\x18\x04 \x01(\x02\x12&\n\x0bitem_vector\x18\x05 \x01(\x0b\x32\x11.attune.v1.Vector\x12\x10\n\x08selected\x18\x06 \x01(\x08\x12\x17\n\x0f\x63ondition_score\x18\x07 \x01(\x02\x12\x14\n\x0csearch_score\x18\x08 \x01(\x02\"u\n\x10RetrieveResponse\x12)\n\ncandidates\x18\x01 \x03(\x0b\x32\x15.attune.v1.ScoredCard\x12\x10\n\x08reranker\x18\x02 \x01(\t\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.attune.v1.TokenUsage\"#\n\x10ListCardsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"=\n\x11ListCardsResponse\x12(\n\x05\x63\x61rds\x18\x01 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\"5\n\x11\x44\x65leteCardRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61rd_id\x18\x02 \x01(\t\"$\n\x11\x44\x65leteUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\x32\xfb\x02\n\x10RetrievalService\x12L\n\x0bUpsertCards\x12\x1d.attune.v1.UpsertCardsRequest\x1a\x1e.attune.v1.UpsertCardsResponse\x12\x43\n\x08Retrieve\x12\x1a.attune.v1.RetrieveRequest\x1a\x1b.attune.v1.RetrieveResponse\x12\x46\n\tListCards\x12\x1b.attune.v1.ListCardsRequest\x1a\x1c.attune.v1.ListCardsResponse\x12\x45\n\nDeleteCard\x12\x1c.attune.v1.DeleteCardRequest\x1a\x19.attune.v1.DeleteResponse\x12\x45\n\nDeleteUser\x12\x1c.attune.v1.DeleteUserRequest\x1a\x19.attune.v1.DeleteResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,19 +39,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RETRIEVEREQUEST']._serialized_start=214
   _globals['_RETRIEVEREQUEST']._serialized_end=381
   _globals['_SCOREDCARD']._serialized_start=384
-  _globals['_SCOREDCARD']._serialized_end=559
-  _globals['_RETRIEVERESPONSE']._serialized_start=561
-  _globals['_RETRIEVERESPONSE']._serialized_end=678
-  _globals['_LISTCARDSREQUEST']._serialized_start=680
-  _globals['_LISTCARDSREQUEST']._serialized_end=715
-  _globals['_LISTCARDSRESPONSE']._serialized_start=717
-  _globals['_LISTCARDSRESPONSE']._serialized_end=778
-  _globals['_DELETECARDREQUEST']._serialized_start=780
-  _globals['_DELETECARDREQUEST']._serialized_end=833
-  _globals['_DELETEUSERREQUEST']._serialized_start=835
-  _globals['_DELETEUSERREQUEST']._serialized_end=871
-  _globals['_DELETERESPONSE']._serialized_start=873
-  _globals['_DELETERESPONSE']._serialized_end=906
-  _globals['_RETRIEVALSERVICE']._serialized_start=909
-  _globals['_RETRIEVALSERVICE']._serialized_end=1288
+  _globals['_SCOREDCARD']._serialized_end=606
+  _globals['_RETRIEVERESPONSE']._serialized_start=608
+  _globals['_RETRIEVERESPONSE']._serialized_end=725
+  _globals['_LISTCARDSREQUEST']._serialized_start=727
+  _globals['_LISTCARDSREQUEST']._serialized_end=762
+  _globals['_LISTCARDSRESPONSE']._serialized_start=764
+  _globals['_LISTCARDSRESPONSE']._serialized_end=825
+  _globals['_DELETECARDREQUEST']._serialized_start=827
+  _globals['_DELETECARDREQUEST']._serialized_end=880
+  _globals['_DELETEUSERREQUEST']._serialized_start=882
+  _globals['_DELETEUSERREQUEST']._serialized_end=918
+  _globals['_DELETERESPONSE']._serialized_start=920
+  _globals['_DELETERESPONSE']._serialized_end=953
+  _globals['_RETRIEVALSERVICE']._serialized_start=956
+  _globals['_RETRIEVALSERVICE']._serialized_end=1335
 # @@protoc_insertion_point(module_scope)

@@ -40,20 +40,24 @@ class RetrieveRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[_common_pb2.RequestContext, _Mapping]] = ..., user_id: _Optional[str] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., select_k: _Optional[int] = ..., rerank: _Optional[bool] = ..., use_user_vector: _Optional[bool] = ...) -> None: ...
 
 class ScoredCard(_message.Message):
-    __slots__ = ("card", "dense_score", "rerank_score", "probability", "item_vector", "selected")
+    __slots__ = ("card", "dense_score", "rerank_score", "probability", "item_vector", "selected", "condition_score", "search_score")
     CARD_FIELD_NUMBER: _ClassVar[int]
     DENSE_SCORE_FIELD_NUMBER: _ClassVar[int]
     RERANK_SCORE_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     ITEM_VECTOR_FIELD_NUMBER: _ClassVar[int]
     SELECTED_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_SCORE_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_SCORE_FIELD_NUMBER: _ClassVar[int]
     card: _common_pb2.PreferenceCard
     dense_score: float
     rerank_score: float
     probability: float
     item_vector: _common_pb2.Vector
     selected: bool
-    def __init__(self, card: _Optional[_Union[_common_pb2.PreferenceCard, _Mapping]] = ..., dense_score: _Optional[float] = ..., rerank_score: _Optional[float] = ..., probability: _Optional[float] = ..., item_vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., selected: _Optional[bool] = ...) -> None: ...
+    condition_score: float
+    search_score: float
+    def __init__(self, card: _Optional[_Union[_common_pb2.PreferenceCard, _Mapping]] = ..., dense_score: _Optional[float] = ..., rerank_score: _Optional[float] = ..., probability: _Optional[float] = ..., item_vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., selected: _Optional[bool] = ..., condition_score: _Optional[float] = ..., search_score: _Optional[float] = ...) -> None: ...
 
 class RetrieveResponse(_message.Message):
     __slots__ = ("candidates", "reranker", "usage")

@@ -1,13 +1,18 @@
 """RetrievalService: per-user preference cards, dense retrieval, rerank, policy selection.
 
-Retrieve runs three stages over one user's cards, all filtered by user inside Qdrant:
+Retrieve runs four stages over one user's cards, all filtered by user inside Qdrant:
 
-1. dense: the query's MiniLM embedding, top_k nearest cards (cosine);
+1. search: the top_k cards by the hybrid ranking (``scoring=hybrid``, the default: the query's MiniLM
+   embedding against each card's condition and preference, and its BM25 keywords, fused by weighted
+   reciprocal rank inside the engine), or by the whole card's embedding (``scoring=card``);
 2. rerank (when asked): a local cross-encoder, else the LLM through the model service;
 3. policy: ``attune.services.common.policy.policy`` over the base scores (rerank scores when
-   reranked, else dense scores) and the cards' item vectors, with the user's
+   reranked, else the search's scores) and the cards' item vectors, with the user's
    z_long / z_short from the user-vector service when ``use_user_vector`` is set
-   (zeros otherwise: a plain softmax); the select_k most probable cards are selected.
+   (zeros otherwise: a plain softmax);
+4. conflicts (``conflict_choice=condition``): of the cards of one conflict group the one whose condition
+   is most like the request goes first, and the select_k best are selected with at most one card of a
+   group, unless the conditions of both hold for the request.
 
 The in-process object, the gRPC servicer and the client all speak the attune.v1
 messages, so a caller holds either this class or ``RetrievalClient``.
@@ -16,11 +21,13 @@ messages, so a caller holds either this class or ``RetrievalClient``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
 
 import numpy as np
+import qdrant_edge
 
 from attune.services.common import metrics
 from attune.services.common.cards import card_id as stable_card_id
@@ -30,7 +37,7 @@ from attune.services.common.policy import PolicyConfig, item_vectors, policy, po
 from attune.services.common.validation import check_id
 from attune.services.retrieval.rerank import CrossEncoderReranker, LLMReranker, Reranker, card_text
 from attune.services.retrieval.settings import RetrievalSettings
-from attune.services.retrieval.store import CardPoint, CardStore, StoredCard
+from attune.services.retrieval.store import CONDITION, CardPoint, CardStore, HybridQuery, Sparse, StoredCard
 from attune.v1 import common_pb2, retrieval_pb2, uservec_pb2
 
 log = get_logger(__name__)
@@ -46,6 +53,48 @@ def card_payload(card: common_pb2.PreferenceCard) -> dict:
 
 def payload_card(payload: dict) -> common_pb2.PreferenceCard:
     return common_pb2.PreferenceCard(**{f: payload[f] for f in CARD_FIELDS if f in payload})
+
+
+def condition_text(card: common_pb2.PreferenceCard) -> str:
+    """What a card's condition is embedded as: a card with none applies always."""
+    return card.condition.strip() or "always"
+
+
+def sparse(vector) -> Sparse:
+    return Sparse(list(vector.indices), [float(v) for v in vector.values])
+
+
+def choose_by_condition(order: list[int], groups: Sequence[str], conditions: np.ndarray, select_k: int,
+                        hold: float) -> tuple[list[int], set[int]]:
+    """Conflict-aware ranking and selection.
+
+    ``order`` is the candidates' ranking by score. The cards of one conflict group keep the places the group
+    has in it, filled anew by condition similarity, so the card whose condition best fits the request leads
+    its group. Then the first ``select_k`` are selected, skipping a card whose group already has a selected
+    card unless both cards' conditions hold (similarity at least ``hold``): two rival preferences reach the
+    context together only when the request really asks for both. A card without a group has no rival.
+    """
+    places: dict[str, list[int]] = {}
+    for place, i in enumerate(order):
+        if groups[i]:
+            places.setdefault(groups[i], []).append(place)
+    ranked = list(order)
+    for group_places in places.values():
+        members = sorted((order[p] for p in group_places), key=lambda i: -float(conditions[i]))
+        for place, i in zip(group_places, members, strict=True):
+            ranked[place] = i
+    chosen: list[int] = []
+    leader: dict[str, int] = {}
+    for i in ranked:
+        if len(chosen) == select_k:
+            break
+        group = groups[i]
+        if group in leader and not (conditions[i] >= hold and conditions[leader[group]] >= hold):
+            continue
+        if group:
+            leader.setdefault(group, i)
+        chosen.append(i)
+    return ranked, set(chosen)
 
 
 class _Timer:
@@ -85,12 +134,31 @@ class RetrievalService:
                 reranker = LLMReranker(model, settings.rerank_llm_max_candidates, settings.rerank_llm_max_tokens)
         self.reranker = reranker
         self._writes = asyncio.Lock()
+        self.bm25 = qdrant_edge.Bm25()
         # Built by ``build``: closing the service closes its embedder too (tests share one).
         self.owns_embedder = owns_embedder
         self.ready = True
 
     async def start(self) -> None:
-        """Nothing to wait for: the embedder and the store are open once built."""
+        """Fill in the condition, preference and keyword vectors of cards stored before they were kept (a shard
+        upgraded from layout 1): they are embedded again from their payloads."""
+        filled = 0
+        while missing := await self._store(self.store.missing_named, 256):
+            cards = [payload_card(c.payload) for c in missing]
+            points = await self._points(cards)
+            async with self._writes:
+                await self._store(self.store.upsert, points)
+            filled += len(points)
+        if filled:
+            log.info("retrieval_vectors_filled_in", cards=filled)
+
+    async def _points(self, cards: list[common_pb2.PreferenceCard]) -> list[CardPoint]:
+        """Each card's whole, condition and preference embeddings (one encoder batch) and keywords."""
+        texts = [t for c in cards for t in (card_text(c), condition_text(c), c.preference)]
+        vectors = (await self.embedder.aembed(texts)).reshape(len(cards), 3, -1)
+        return [CardPoint(c.user_id, c.card_id, v[0], card_payload(c), condition=v[1], preference=v[2],
+                          keywords=sparse(self.bm25.embed_document(card_text(c))))
+                for c, v in zip(cards, vectors, strict=True)]
 
     async def close(self) -> None:
         self.ready = False
@@ -113,11 +181,10 @@ class RetrievalService:
                 unique[(card.user_id, card_id)] = stored  # a card named twice in one request: the last wins
             batch = list(unique.values())
             with _Timer("embed"):
-                vectors = await self.embedder.aembed([card_text(c) for c in batch])
+                points = await self._points(batch)
             async with self._writes:
                 await self._merge_existing(batch)
-                points = [CardPoint(c.user_id, c.card_id, v, card_payload(c))
-                          for c, v in zip(batch, vectors, strict=True)]
+                points = [dataclasses.replace(p, payload=card_payload(c)) for p, c in zip(points, batch, strict=True)]
                 await self._store(self.store.upsert, points)
             log.info("cards_upserted", cards=len(points), users=len({c.user_id for c in batch}))
             return retrieval_pb2.UpsertCardsResponse(card_ids=ids)
@@ -153,35 +220,50 @@ class RetrievalService:
     async def _retrieve(self, request: retrieval_pb2.RetrieveRequest, vector: np.ndarray, top_k: int, select_k: int,
                         user_vectors: asyncio.Task) -> retrieval_pb2.RetrieveResponse:
         with _Timer("search"):
-            hits = await self._store(self.store.search, request.user_id, vector, top_k)
+            hits = await self._store(self.store.search, request.user_id, vector, top_k, self._hybrid(request.query))
         if not hits:
             return retrieval_pb2.RetrieveResponse(reranker="none")
         cards = [payload_card(h.payload) for h in hits]
-        dense = np.array([h.score for h in hits], np.float32)
+        searched = np.array([h.score for h in hits], np.float32)
+        dense = np.array([float(vector @ h.vector) for h in hits], np.float32)
+        conditions = np.array([float(vector @ h.named[CONDITION]) if CONDITION in h.named else 0.0 for h in hits],
+                              np.float32)
         rerank = np.zeros(len(hits), np.float32)
         reranker_name = "none"
         usage = common_pb2.TokenUsage()
         if request.rerank:
             cap = self.reranker.max_candidates()
             if cap is not None and len(hits) > cap:
-                hits, cards, dense, rerank = hits[:cap], cards[:cap], dense[:cap], rerank[:cap]
+                hits, cards, searched, dense, conditions = (hits[:cap], cards[:cap], searched[:cap], dense[:cap],
+                                                            conditions[:cap])
             with _Timer("rerank"):
                 rerank = np.array(await self.reranker.scores(request.query, cards, request.context, usage),
                                   np.float32)
             reranker_name = self.reranker.name
-        base = rerank if request.rerank else dense
+        base = rerank if request.rerank else searched
         items = item_vectors(np.stack([h.vector for h in hits]), self.policy_config.dim)
         z_long, z_short = await user_vectors
         with _Timer("policy"):
             scores, probs = policy(base, items, z_long, z_short, self.policy_config)
-            # Best first; equal scores keep the dense order, so the result is deterministic.
+            # Best first; equal scores keep the search's order, so the result is deterministic.
             order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), i))
-            chosen = set(order[:select_k])
+            if self.settings.conflict_choice == "condition":
+                order, chosen = choose_by_condition(order, [c.conflict_group for c in cards], conditions, select_k,
+                                                    self.settings.conditions_hold)
+            else:
+                chosen = set(order[:select_k])
         return retrieval_pb2.RetrieveResponse(reranker=reranker_name, usage=usage, candidates=[
             retrieval_pb2.ScoredCard(card=cards[i], dense_score=float(dense[i]), rerank_score=float(rerank[i]),
                                      probability=float(probs[i]), selected=i in chosen,
-                                     item_vector=common_pb2.Vector(values=items[i].tolist()))
+                                     item_vector=common_pb2.Vector(values=items[i].tolist()),
+                                     condition_score=float(conditions[i]), search_score=float(searched[i]))
             for i in order])
+
+    def _hybrid(self, query: str) -> HybridQuery | None:
+        if self.settings.scoring != "hybrid":
+            return None
+        return HybridQuery(sparse(self.bm25.embed_query(query)), self.settings.hybrid_weights, self.settings.rrf_k,
+                           depth=self.settings.max_top_k)
 
     async def list_cards(self, request: retrieval_pb2.ListCardsRequest) -> retrieval_pb2.ListCardsResponse:
         self._check_id("user_id", request.user_id)

@@ -8,12 +8,14 @@ ATTUNE_USERVEC_TARGET (user vectors), as for every service (the registry).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attune.services.common.settings import ServiceSettings
+
+Weight = Annotated[float, Field(ge=0, le=100)]
 
 
 class RetrievalSettings(ServiceSettings):
@@ -39,6 +41,17 @@ class RetrievalSettings(ServiceSettings):
     # The LLM reranker scores at most this many dense candidates (the best ones).
     rerank_llm_max_candidates: int = Field(8, ge=1, le=64)
     rerank_llm_max_tokens: int = Field(12, ge=4, le=64)
+    # card: rank by the whole card's embedding (layout 1's only way); hybrid: fuse the request's similarity to
+    # each card's condition and to its preference, and BM25 keywords, by weighted reciprocal rank (docs/memory.md).
+    scoring: Literal["card", "hybrid"] = "hybrid"
+    # Weights of the condition, preference and keyword rankings in the fusion, and the fusion's k.
+    hybrid_weights: tuple[Weight, Weight, Weight] = (2.0, 1.0, 1.0)
+    rrf_k: int = Field(2, ge=1, le=1000)
+    # condition: of the candidates of one conflict group, the one whose condition is most like the request
+    # comes first, and a rival is selected beside it only when both conditions hold (similarity at least
+    # conditions_hold); none: rank and select by score alone.
+    conflict_choice: Literal["condition", "none"] = "condition"
+    conditions_hold: float = Field(0.6, ge=-1, le=1)
     default_top_k: int = Field(10, ge=1)
     max_top_k: int = Field(100, ge=1, le=10_000)
     default_select_k: int = Field(3, ge=1)

@@ -3,12 +3,17 @@ qdrant-client (local mode standing in for the server protocol), with real MiniLM
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import uuid
+
 import numpy as np
 import pytest
+import qdrant_edge
 
 from attune.services.common.cards import card_id, normalize
 from attune.services.common.errors import InvalidArgument
-from attune.services.retrieval.store import CardPoint, EdgeCardStore, StoreError
+from attune.services.retrieval.store import CardPoint, EdgeCardStore, HybridQuery, Sparse, StoreError, point_id_for
 from tests.fixtures.retrieval import STORE_BACKENDS, open_test_store
 
 CARDS = {
@@ -122,3 +127,103 @@ def test_an_edge_shard_has_one_owner(tmp_path, embedder):
             EdgeCardStore(tmp_path, embedder.id, embedder.dim, "cards")
     finally:
         store.close()
+
+
+RIVALS = [("when I ask to compare things", "put the comparison in a markdown table"),
+          ("when I ask for step-by-step instructions", "use a numbered list with one action per step")]
+
+
+def layout2_points(embedder, user_id: str, cards) -> list[CardPoint]:
+    """Cards with all four vectors, as the service stores them."""
+    bm25 = qdrant_edge.Bm25()
+    out = []
+    for point, (condition, preference) in zip(points(embedder, user_id, cards), cards, strict=True):
+        cond, pref = embedder.embed([condition, preference])
+        words = bm25.embed_document(f"When {condition}: {preference}")
+        out.append(dataclasses.replace(point, condition=cond, preference=pref,
+                                       keywords=Sparse(list(words.indices), list(words.values))))
+    return out
+
+
+def hybrid(embedder, query: str, weights=(2.0, 1.0, 1.0)) -> tuple[np.ndarray, HybridQuery]:
+    words = qdrant_edge.Bm25().embed_query(query)
+    return embedder.embed_one(query), HybridQuery(Sparse(list(words.indices), list(words.values)), weights)
+
+
+def test_hybrid_search_fuses_the_rankings_it_is_weighted_to(store, embedder):
+    """Weighted to one ranking alone, the fused order is that ranking's (computed here from the vectors); the
+    hits carry the named vectors; the fused search is filtered by user too."""
+    cards = [*RIVALS, *CARDS["ada"]]
+    stored = layout2_points(embedder, "ada", cards)
+    store.upsert(stored)
+    vector, query = hybrid(embedder, "Compare two ways to list numbered steps for a Python function")
+    for name, weights in (("condition", (1.0, 0.0, 0.0)), ("preference", (0.0, 1.0, 0.0))):
+        expected = sorted(stored, key=lambda p: -float(vector @ getattr(p, name)))
+        hits = store.search("ada", vector, len(cards), dataclasses.replace(query, weights=weights))
+        assert [h.card_id for h in hits] == [p.card_id for p in expected], name
+        assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    both = store.search("ada", vector, 3, query)
+    assert len(both) == 3 and set(both[0].named) == {"condition", "preference"}
+    assert both[0].vector.shape == (embedder.dim,)
+    assert store.search("bob", vector, 2, query) == []
+
+
+def test_a_layout_1_edge_shard_is_upgraded_when_opened(tmp_path, embedder):
+    """A shard written before cards had named vectors is rebuilt in layout 2, its old folder kept; its cards
+    come back as missing their condition vectors until the service fills them in."""
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    config = qdrant_edge.EdgeConfig(vectors=qdrant_edge.EdgeVectorParams(size=embedder.dim,
+                                                                         distance=qdrant_edge.Distance.Cosine))
+    old = qdrant_edge.EdgeShard.create(str(folder), config)
+    old.update(qdrant_edge.UpdateOperation.upsert_points([
+        qdrant_edge.Point(uuid.UUID(point_id_for(p.user_id, p.card_id)), p.vector.tolist(),
+                          {**p.payload, "user_id": p.user_id}) for p in points(embedder, "ada")]))
+    old.flush()
+    old.close()
+    (folder / "attune_collection.json").write_text(json.dumps({"embedder_id": embedder.id, "dim": embedder.dim}))
+    store = EdgeCardStore(tmp_path, embedder.id, embedder.dim, "cards")
+    try:
+        assert (tmp_path / "cards.layout1" / "edge_config.json").is_file(), "the old shard is kept"
+        assert store.count("ada") == 3
+        assert {c.card_id for c in store.missing_named(10)} == {p.card_id for p in points(embedder, "ada")}
+        assert store.search("ada", embedder.embed_one("How do I write a Python function?"), 1)[0].payload[
+            "preference"] == "use type hints and short functions"
+        store.upsert(layout2_points(embedder, "ada", CARDS["ada"]))
+        assert store.missing_named(10) == []
+    finally:
+        store.close()
+    assert json.loads((folder / "attune_collection.json").read_text())["layout"] == 2
+
+
+def test_a_layout_1_server_collection_is_refused_with_what_to_do(tmp_path, embedder):
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=str(tmp_path / "qdrant-local"))
+    client.create_collection("cards", vectors_config=models.VectorParams(size=embedder.dim,
+                                                                         distance=models.Distance.COSINE))
+    client.close()
+    with pytest.raises(StoreError, match="layout 1.*Set ATTUNE_RETRIEVAL_COLLECTION to a new name"):
+        open_test_store("qdrant", tmp_path, embedder.id, embedder.dim)
+
+
+async def test_the_service_fills_in_the_vectors_of_an_upgraded_shard(tmp_path, embedder):
+    """Cards stored with one vector (as a layout-1 shard's come out of the upgrade) get their condition,
+    preference and keyword vectors at start, and the hybrid search finds them."""
+    from attune.services.retrieval.core import RetrievalService
+    from attune.services.retrieval.settings import RetrievalSettings
+    from attune.v1 import retrieval_pb2
+
+    store = EdgeCardStore(tmp_path, embedder.id, embedder.dim, "cards")
+    store.upsert(points(embedder, "ada"))
+    core = RetrievalService(RetrievalSettings(), embedder, store)
+    try:
+        assert len(store.missing_named(10)) == 3
+        await core.start()
+        assert store.missing_named(10) == []
+        reply = await core.retrieve(retrieval_pb2.RetrieveRequest(user_id="ada", query="Plan my trip to Rome",
+                                                                  top_k=3, select_k=1))
+        assert reply.candidates[0].card.preference == "prefer trains over flights"
+        assert reply.candidates[0].condition_score > 0.3
+    finally:
+        await core.close()
