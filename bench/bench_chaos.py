@@ -123,7 +123,12 @@ def kill_and_restart(stack: LocalStack, spec) -> float:
 def one_stack_run(folder: Path, data_dir: Path, exp: dict, chaos: bool, gap_s: float) -> dict:
     stack, specs = fresh_stack(folder, data_dir)
     try:
-        asyncio.run(stack.up(timeout_s=900))
+        try:
+            asyncio.run(stack.up(timeout_s=900))
+        except RuntimeError:
+            for log in sorted(stack.log_dir.glob("*.log")):  # the folder goes with the run: show why here
+                console.print(f"--- {log.name}\n{log.read_text()[-3000:]}", markup=False, highlight=False)
+            raise
         experiment_file = folder / "experiment.yaml"
         experiment_file.write_text(yaml.safe_dump(exp))
         out = folder / "run"
