@@ -2,9 +2,10 @@
 
 Per turn (``recall``): the user's message first rewards the previous reply
 (inferred reward -> REINFORCE update of the user vector for the cards that reply
-used), then preference cards are extracted from it and stored, and the cards
-relevant to it are retrieved and selected by the policy. The agent answers with
-them in the one system prompt every method uses (attune.orchestrator.prompts);
+used), then preference cards are extracted from it and stored (the known cards
+it supersedes or retracts deleted first), and the cards relevant to it are
+retrieved and selected by the policy. The agent answers with them in the one
+system prompt every method uses (attune.orchestrator.prompts);
 ``observe`` records the reply for the next turn's reward. ``chat`` does all of it
 for a standalone assistant; the rag methods call ``recall`` and ``observe``
 around the common assistant path. Every collaborator is an interface that is either the in-process
@@ -140,11 +141,17 @@ class PersonalizedLLM:
 
     async def _remember(self, user_id: str, history: list[tuple[str, str]],
                         message: str) -> extractor_pb2.ExtractResponse:
-        """Extract cards from the message and store them; returns the new or merged cards."""
+        """Extract cards from the message, delete the known cards it supersedes or retracts, store the new ones;
+        returns the extractor's answer."""
         known = await self.retrieval.list_cards(retrieval_pb2.ListCardsRequest(user_id=user_id))
         found = await self.extractor.extract(extractor_pb2.ExtractRequest(
             context=self._context(user_id, "extractor"), user_id=user_id, turns=extraction_turns(history, message),
             known_cards=known.cards))
+        for card_id in found.removed_card_ids:
+            try:
+                await self.retrieval.delete_card(retrieval_pb2.DeleteCardRequest(user_id=user_id, card_id=card_id))
+            except NotFound:  # already gone: deleted by a concurrent turn, or a retried one
+                pass
         if found.cards:
             await self.retrieval.upsert_cards(retrieval_pb2.UpsertCardsRequest(
                 context=self._context(user_id, "extractor"), cards=found.cards))

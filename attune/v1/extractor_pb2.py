@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from attune.v1 import common_pb2 as attune_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61ttune/v1/extractor.proto\x12\tattune.v1\x1a\x16\x61ttune/v1/common.proto\"\xa0\x01\n\x0e\x45xtractRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12!\n\x05turns\x18\x03 \x03(\x0b\x32\x12.attune.v1.Message\x12.\n\x0bknown_cards\x18\x04 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\"s\n\x0f\x45xtractResponse\x12(\n\x05\x63\x61rds\x18\x01 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\x12\x10\n\x08rejected\x18\x02 \x03(\t\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.attune.v1.TokenUsage2T\n\x10\x45xtractorService\x12@\n\x07\x45xtract\x12\x19.attune.v1.ExtractRequest\x1a\x1a.attune.v1.ExtractResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61ttune/v1/extractor.proto\x12\tattune.v1\x1a\x16\x61ttune/v1/common.proto\"\xa0\x01\n\x0e\x45xtractRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12!\n\x05turns\x18\x03 \x03(\x0b\x32\x12.attune.v1.Message\x12.\n\x0bknown_cards\x18\x04 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\"\x8d\x01\n\x0f\x45xtractResponse\x12(\n\x05\x63\x61rds\x18\x01 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\x12\x10\n\x08rejected\x18\x02 \x03(\t\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.attune.v1.TokenUsage\x12\x18\n\x10removed_card_ids\x18\x04 \x03(\t2T\n\x10\x45xtractorService\x12@\n\x07\x45xtract\x12\x19.attune.v1.ExtractRequest\x1a\x1a.attune.v1.ExtractResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXTRACTREQUEST']._serialized_start=65
   _globals['_EXTRACTREQUEST']._serialized_end=225
-  _globals['_EXTRACTRESPONSE']._serialized_start=227
-  _globals['_EXTRACTRESPONSE']._serialized_end=342
-  _globals['_EXTRACTORSERVICE']._serialized_start=344
-  _globals['_EXTRACTORSERVICE']._serialized_end=428
+  _globals['_EXTRACTRESPONSE']._serialized_start=228
+  _globals['_EXTRACTRESPONSE']._serialized_end=369
+  _globals['_EXTRACTORSERVICE']._serialized_start=371
+  _globals['_EXTRACTORSERVICE']._serialized_end=455
 # @@protoc_insertion_point(module_scope)

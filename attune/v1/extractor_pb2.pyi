@@ -20,11 +20,13 @@ class ExtractRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[_common_pb2.RequestContext, _Mapping]] = ..., user_id: _Optional[str] = ..., turns: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., known_cards: _Optional[_Iterable[_Union[_common_pb2.PreferenceCard, _Mapping]]] = ...) -> None: ...
 
 class ExtractResponse(_message.Message):
-    __slots__ = ("cards", "rejected", "usage")
+    __slots__ = ("cards", "rejected", "usage", "removed_card_ids")
     CARDS_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_CARD_IDS_FIELD_NUMBER: _ClassVar[int]
     cards: _containers.RepeatedCompositeFieldContainer[_common_pb2.PreferenceCard]
     rejected: _containers.RepeatedScalarFieldContainer[str]
     usage: _common_pb2.TokenUsage
-    def __init__(self, cards: _Optional[_Iterable[_Union[_common_pb2.PreferenceCard, _Mapping]]] = ..., rejected: _Optional[_Iterable[str]] = ..., usage: _Optional[_Union[_common_pb2.TokenUsage, _Mapping]] = ...) -> None: ...
+    removed_card_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cards: _Optional[_Iterable[_Union[_common_pb2.PreferenceCard, _Mapping]]] = ..., rejected: _Optional[_Iterable[str]] = ..., usage: _Optional[_Union[_common_pb2.TokenUsage, _Mapping]] = ..., removed_card_ids: _Optional[_Iterable[str]] = ...) -> None: ...

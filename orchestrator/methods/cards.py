@@ -47,6 +47,8 @@ class AllMemory(Method):
             turns=extraction_turns(self.history[user_id], message), known_cards=list(known.values())))
         if found.usage.prompt_tokens:
             ledger.add("extractor", found.usage)
+        for card_id in found.removed_card_ids:
+            known.pop(card_id, None)
         for card in found.cards:
             known[card.card_id] = card
         return Recall(self.memory(user_id))

@@ -9,10 +9,20 @@ preference and its condition among the clauses of the user's own turn, which a
 model paraphrase. Either way a card must be grounded in the turn, and cards
 that say the same thing as a known card of the user, or as each other, are
 merged into one.
+
+Users change their minds (``updates``): a turn that retracts a preference
+("forget that I asked for tables") removes the known cards it names before
+anything else, and a pure retraction needs no model call; a new card that
+replaces a known one (same conflict group and condition, a revision cue such as
+"actually" naming the old card, or "instead of <the old preference>")
+supersedes it. Both come back in ``removed_card_ids`` for the caller to delete.
+A card's evidence is the whole user turn it came from, cut to
+``max_evidence_chars``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -21,8 +31,10 @@ from attune.services.common.cards import card_id, grounding, similarity
 from attune.services.common.errors import InvalidArgument, Unavailable
 from attune.services.common.logging import get_logger, request_context
 from attune.services.common.validation import check_id
+from attune.services.extractor.gate import PreferenceGate
 from attune.services.extractor.parsing import parse_cards
 from attune.services.extractor.settings import ExtractorSettings
+from attune.services.extractor.updates import is_revision, replaced, retract, supersedes
 from attune.services.model.client import chat_request
 from attune.v1 import common_pb2, extractor_pb2
 
@@ -76,18 +88,15 @@ def card_schema(turn: str, grounded: bool, min_items: int, max_items: int) -> st
                                                       "maxItems": max_items}}})
 
 
-def evidence_of(turn: str) -> str:
-    """The sentence of the turn that carries the preference cue (or the turn's start)."""
-    sentences = re.split(r"(?<=[.!?])\s+", turn.strip())
-    return next((s for s in sentences if CUES.search(s)), sentences[0])[:300]
-
-
 class ExtractorService:
     """Extracts preference cards; ``model`` is a ModelService or a ModelClient."""
 
-    def __init__(self, settings: ExtractorSettings, model):
+    def __init__(self, settings: ExtractorSettings, model, gate: PreferenceGate | None = None):
+        if settings.gate == "classifier" and gate is None:
+            raise ValueError("ATTUNE_EXTRACTOR_GATE=classifier needs the preference gate (an embedder)")
         self.settings = settings
         self.model = model
+        self.gate = gate
         self.ready = False
 
     async def start(self) -> None:
@@ -95,23 +104,41 @@ class ExtractorService:
 
     async def close(self) -> None:
         self.ready = False
+        if self.gate is not None:
+            self.gate.close()
 
     async def extract(self, request: extractor_pb2.ExtractRequest) -> extractor_pb2.ExtractResponse:
         if not self.ready:
             raise Unavailable("extractor is not started")
         turn = self._validate(request)
         with request_context(request.context):
-            stated = bool(CUES.search(turn))
-            if not stated and not self.settings.read_every_turn:
-                return extractor_pb2.ExtractResponse()
-            reply = await self.model.chat(self._request(request, turn, stated))
+            retraction = retract(turn, request.turns, request.known_cards, self.settings.change_min_overlap)
+            rest = retraction.rest
+            stated = await self._states_preference(rest)
+            if not rest or not (stated or self.settings.read_every_turn):
+                if retraction.removed:
+                    log.info("retracted", removed=len(retraction.removed))
+                return extractor_pb2.ExtractResponse(removed_card_ids=retraction.removed)
+            reply = await self.model.chat(self._request(request, rest, stated))
             found, rejected = parse_cards(reply.text)
-            found = self._grounded(found, turn, rejected)
-            cards = self._merge(request, found, evidence_of(turn))
+            found = self._grounded(found, rest, rejected)
+            known = [c for c in request.known_cards if c.card_id not in retraction.removed]
+            cards, superseded = self._merge(request, known, found, turn)
+            removed = [*retraction.removed, *superseded]
             for reason in rejected:
                 log.info("extraction_repaired_or_rejected", reason=reason)
-            log.info("extracted", cards=len(cards), cue=stated, completion_tokens=reply.usage.completion_tokens)
-            return extractor_pb2.ExtractResponse(cards=cards, rejected=rejected, usage=reply.usage)
+            log.info("extracted", cards=len(cards), removed=len(removed), cue=stated,
+                     completion_tokens=reply.usage.completion_tokens)
+            return extractor_pb2.ExtractResponse(cards=cards, rejected=rejected, usage=reply.usage,
+                                                 removed_card_ids=removed)
+
+    async def _states_preference(self, text: str) -> bool:
+        """Whether the gate sends the turn to the model: the classifier, or the cue list."""
+        if not text:
+            return False
+        if self.settings.gate == "cues":
+            return bool(CUES.search(text))
+        return bool((await self.gate.probabilities([text]))[0] >= self.settings.gate_threshold)
 
     def _validate(self, request) -> str:
         check_id("user_id", request.user_id)
@@ -155,33 +182,53 @@ class ExtractorService:
                 rejected.append(f"not grounded in the user's turn: {fields['preference']!r}")
         return kept
 
-    def _merge(self, request, found: list[dict], evidence: str) -> list[common_pb2.PreferenceCard]:
-        """New cards, each merged into a known or an earlier card that says the same thing."""
-        known = list(request.known_cards)
+    def _merge(self, request, known: list[common_pb2.PreferenceCard], found: list[dict],
+               turn: str) -> tuple[list[common_pb2.PreferenceCard], list[str]]:
+        """New cards, each merged into a known or an earlier card that says the same thing; and the ids of the
+        known cards they supersede."""
         out: list[common_pb2.PreferenceCard] = []
-        now = int(time.time() * 1000)
+        superseded = replaced(turn, known, self.settings.change_min_overlap) if found else []
+        evidence = turn[:self.settings.max_evidence_chars]
+        revision = is_revision(turn)
         for fields in found:
-            same = next((c for c in [*out, *known] if similarity(c.condition, c.preference, fields["condition"],
-                                                                 fields["preference"])
-                         >= self.settings.merge_similarity), None)
-            if same is not None:
-                merged = common_pb2.PreferenceCard()
-                merged.CopyFrom(same)
-                merged.confidence = max(same.confidence, fields["confidence"])
-                merged.evidence = evidence
-                if same in out:
-                    out[out.index(same)] = merged
-                else:
-                    out.append(merged)
-                continue
-            out.append(common_pb2.PreferenceCard(
-                card_id=card_id(request.user_id, fields["condition"], fields["preference"]),
-                user_id=request.user_id, condition=fields["condition"], preference=fields["preference"],
-                conflict_group=fields["conflict_group"], evidence=evidence, confidence=fields["confidence"],
-                created_at_ms=now, session_id=request.context.session_id))
-        return out
+            same = next((c for c in [*out, *known] if self._same(c, fields)), None)
+            card = self._card(request, fields, evidence, same)
+            if same is not None and same in out:
+                out[out.index(same)] = card
+            else:
+                out.append(card)
+            superseded += [k.card_id for k in known if k.card_id not in superseded and not self._same(k, fields)
+                           and supersedes(fields, k, turn, revision=revision,
+                                          condition_similarity=self.settings.condition_similarity,
+                                          floor=self.settings.change_min_overlap)]
+        kept = {c.card_id for c in out}
+        return out, [i for i in superseded if i not in kept]
+
+    def _same(self, card: common_pb2.PreferenceCard, fields: dict) -> bool:
+        return similarity(card.condition, card.preference, fields["condition"],
+                          fields["preference"]) >= self.settings.merge_similarity
+
+    def _card(self, request, fields: dict, evidence: str, same) -> common_pb2.PreferenceCard:
+        """``same`` (a card that says the same thing) with the higher confidence, or a new card."""
+        if same is not None:
+            merged = common_pb2.PreferenceCard()
+            merged.CopyFrom(same)
+            merged.confidence = max(same.confidence, fields["confidence"])
+            merged.evidence = evidence
+            return merged
+        return common_pb2.PreferenceCard(
+            card_id=card_id(request.user_id, fields["condition"], fields["preference"]),
+            user_id=request.user_id, condition=fields["condition"], preference=fields["preference"],
+            conflict_group=fields["conflict_group"], evidence=evidence, confidence=fields["confidence"],
+            created_at_ms=int(time.time() * 1000), session_id=request.context.session_id)
 
 
 async def build(context) -> ExtractorService:
-    """The registry's factory: the extractor reads through its ``model`` peer."""
-    return ExtractorService(context.settings, context.peers["model"])
+    """The registry's factory: the extractor reads through its ``model`` peer; the classifier gate embeds
+    with the packaged MiniLM (loaded in a worker thread)."""
+    gate = None
+    if context.settings.gate == "classifier":
+        from attune.services.common.embeddings import Embedder
+
+        gate = PreferenceGate(await asyncio.to_thread(Embedder, threads=1), owns_embedder=True)
+    return ExtractorService(context.settings, context.peers["model"], gate)

@@ -50,6 +50,7 @@ async def grpc_stack(model_core, embedder, trainer_core, data_dir, tmp_path, mon
     """
     from attune.services.common.launch import serve_core
     from attune.services.extractor.core import ExtractorService
+    from attune.services.extractor.gate import PreferenceGate
     from attune.services.extractor.settings import ExtractorSettings
     from attune.services.retrieval.core import RetrievalService
     from attune.services.retrieval.settings import RetrievalSettings
@@ -60,7 +61,7 @@ async def grpc_stack(model_core, embedder, trainer_core, data_dir, tmp_path, mon
 
     uservec = UserVectorService(UserVecSettings(), tmp_path / "uservec")
     await uservec.start()
-    extractor = ExtractorService(ExtractorSettings(), model_core)
+    extractor = ExtractorService(ExtractorSettings(), model_core, PreferenceGate(embedder))
     await extractor.start()
     retrieval = RetrievalService(RetrievalSettings(), embedder,
                                  EdgeCardStore(tmp_path / "retrieval", embedder.id, embedder.dim),

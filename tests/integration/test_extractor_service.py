@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from attune.services.common import metrics
@@ -9,16 +11,21 @@ from attune.services.common.errors import InvalidArgument, Unauthenticated
 from attune.services.common.launch import serve_core
 from attune.services.extractor.client import ExtractorClient
 from attune.services.extractor.core import GROUPS, ExtractorService
+from attune.services.extractor.gate import PreferenceGate
 from attune.services.extractor.settings import ExtractorSettings
 from attune.v1 import common_pb2, extractor_pb2
 
 STATEMENT = "I prefer short answers with bullet points."
+STEPS = "I prefer numbered lists when I ask for steps."
+REVISION = "Actually, from now on I want bullet points instead of numbered lists when I ask for steps. Thanks!"
+UNRELATED = "From now on, please always write math in LaTeX."
 TOKEN = "extractor-test-token"
+PROMPT_TOKENS = {"model": "SmolLM2-135M-Instruct", "caller_role": "extractor", "method": "none", "kind": "prompt"}
 
 
 @pytest.fixture(scope="module")
-async def extractor(model_core):
-    core = ExtractorService(ExtractorSettings(), model_core)
+async def extractor(model_core, embedder):
+    core = ExtractorService(ExtractorSettings(), model_core, PreferenceGate(embedder))
     await core.start()
     server = await serve_core("extractor", core, token=TOKEN)
     client = ExtractorClient(server.address, token=TOKEN)
@@ -56,12 +63,36 @@ async def test_a_known_preference_is_merged_not_duplicated(extractor):
         assert reply.cards[0].confidence == merged
 
 
+def prompt_tokens() -> float:
+    return metrics.TOKENS.labels(**PROMPT_TOKENS)._value.get()
+
+
 async def test_a_turn_without_a_preference_costs_no_model_call(extractor):
-    labels = {"model": "SmolLM2-135M-Instruct", "caller_role": "extractor", "method": "none", "kind": "prompt"}
-    before = metrics.TOKENS.labels(**labels)._value.get()
+    before = prompt_tokens()
     reply = await extractor.extract(request("What is 12 times 7?"))
     assert list(reply.cards) == []
-    assert metrics.TOKENS.labels(**labels)._value.get() == before
+    assert prompt_tokens() == before
+
+
+async def test_a_user_changing_their_mind_replaces_and_removes_cards(extractor):
+    """State, revise (an unrelated preference alongside, batched with it), then retract."""
+    first = await extractor.extract(request(STEPS, "changer"))
+    stale = {c.card_id for c in first.cards if "numbered lists" in c.preference}
+    assert stale
+    revised, unrelated = await asyncio.gather(extractor.extract(request(REVISION, "changer", first.cards)),
+                                              extractor.extract(request(UNRELATED, "changer", first.cards)))
+    bullets = [c for c in revised.cards if "bullet points" in c.preference]
+    assert bullets and bullets[0].evidence == REVISION, "a card keeps the whole turn it came from"
+    assert stale <= set(revised.removed_card_ids)
+    assert not set(revised.removed_card_ids) & {c.card_id for c in revised.cards}
+    assert unrelated.cards and list(unrelated.removed_card_ids) == [], "another topic supersedes nothing"
+
+    before = prompt_tokens()
+    forget = await extractor.extract(request("Forget that I asked for bullet points.", "changer",
+                                             [*bullets, *unrelated.cards]))
+    assert list(forget.removed_card_ids) == [bullets[0].card_id]
+    assert list(forget.cards) == []
+    assert forget.usage.prompt_tokens == forget.usage.completion_tokens == 0 and prompt_tokens() == before
 
 
 @pytest.mark.parametrize(("bad", "field"), [

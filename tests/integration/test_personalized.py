@@ -13,6 +13,7 @@ from attune.orchestrator.prompts import card_line, system_prompt
 from attune.services.common.launch import serve_core
 from attune.services.extractor.client import ExtractorClient
 from attune.services.extractor.core import ExtractorService
+from attune.services.extractor.gate import PreferenceGate
 from attune.services.extractor.settings import ExtractorSettings
 from attune.services.model.client import ModelClient
 from attune.services.retrieval.client import RetrievalClient
@@ -24,11 +25,13 @@ from tests.fixtures.uservec import USERVEC_TOKEN
 
 CONFIG = PersonalizedConfig(max_tokens=24, select_k=2)
 PREFERENCE = "I prefer short answers with bullet points."
+STEPS = "I prefer numbered lists when I ask for steps."
+REVISION = "Actually, from now on I want bullet points instead of numbered lists when I ask for steps."
 
 
 @pytest.fixture(scope="module")
-async def extractor_core(model_core):
-    core = ExtractorService(ExtractorSettings(), model_core)
+async def extractor_core(model_core, embedder):
+    core = ExtractorService(ExtractorSettings(), model_core, PreferenceGate(embedder))
     await core.start()
     return core
 
@@ -97,3 +100,13 @@ async def test_explicit_feedback_updates_the_vector(in_process, uservec_core):
     after = await uservec_core.get_vectors(uservec_pb2.GetVectorsRequest(user_id="pers-carol"))
     assert reward == -1.0
     assert after.updates == before.updates + 1
+
+
+async def test_a_revised_preference_replaces_the_stale_card(in_process, retrieval_core):
+    first = await in_process.chat("pers-dave", STEPS)
+    stale = {c.card_id for c in first.extracted}
+    assert stale
+    await in_process.chat("pers-dave", REVISION)
+    stored = await retrieval_core.list_cards(retrieval_pb2.ListCardsRequest(user_id="pers-dave"))
+    assert not stale & {c.card_id for c in stored.cards}, "the stale card must be deleted"
+    assert any("bullet points" in c.preference for c in stored.cards)

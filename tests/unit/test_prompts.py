@@ -36,8 +36,15 @@ class OneCardMemory:
         return retrieval_pb2.RetrieveResponse(candidates=[retrieval_pb2.ScoredCard(card=CARD, selected=True)])
 
 
-async def prompt_of(name: str, memory_state: dict) -> list[tuple[str, str]]:
-    model, memory = RecordingModel(), OneCardMemory()
+class ForgettingMemory(OneCardMemory):
+    """An extractor that reads every turn as retracting every card the user has."""
+
+    async def extract(self, request):
+        return extractor_pb2.ExtractResponse(removed_card_ids=[c.card_id for c in request.known_cards])
+
+
+async def prompt_of(name: str, memory_state: dict, memory=None) -> list[tuple[str, str]]:
+    model, memory = RecordingModel(), memory or OneCardMemory()
     method = method_class(name)(Services(model, extractor=memory, retrieval=memory), MethodSettings(), seed=7)
     await method.restore("u", memory_state)
     await method.start_session(Context("run", "u", 1))
@@ -60,3 +67,8 @@ async def test_the_same_memory_gives_the_same_prompt_whatever_the_method():
 async def test_no_memory_is_the_base_prompt():
     assert await prompt_of("vanilla", {}) == [("system", BASE_SYSTEM), ("user", "How do plants make food?")]
     assert system_prompt(["  ", ""]) == BASE_SYSTEM
+
+
+async def test_all_memory_drops_the_cards_the_extractor_removes():
+    cards = {"cards": [{"card_id": "c1", "user_id": "u", "condition": "always", "preference": "use bullet points"}]}
+    assert await prompt_of("all_memory", cards, ForgettingMemory()) == await prompt_of("vanilla", {})
