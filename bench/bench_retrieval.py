@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import qdrant_edge
 from rich.console import Console
 from rich.table import Table
 
@@ -48,7 +49,7 @@ from attune.services.common.logging import setup_logging  # noqa: E402
 from attune.services.common.net import free_port  # noqa: E402
 from attune.services.common.policy import PolicyConfig  # noqa: E402
 from attune.services.retrieval.client import RetrievalClient  # noqa: E402
-from attune.services.retrieval.core import RetrievalService, card_payload  # noqa: E402
+from attune.services.retrieval.core import RetrievalService, card_payload, sparse  # noqa: E402
 from attune.services.retrieval.rerank import card_text  # noqa: E402
 from attune.services.retrieval.settings import RetrievalSettings  # noqa: E402
 from attune.services.retrieval.store import CardPoint, EdgeCardStore, QdrantClientCardStore  # noqa: E402
@@ -125,17 +126,22 @@ async def concurrent_qps(fn, n: int, concurrency: int) -> float:
 
 
 def random_points(rng, users: range, cards: int, dim: int, prefix: str = "user") -> list[CardPoint]:
+    """Cards of layout 2 with random unit vectors (whole, condition, preference) and the keywords of a real
+    profile card, so that the hybrid search does the work it does on real cards."""
+    bm25 = qdrant_edge.Bm25()
+    keywords = [sparse(bm25.embed_document(f"When {c}: {p}")) for c, p in PROFILE]
     points = []
     for u in users:
         user_id = f"{prefix}-{u:05d}"
-        vectors = rng.standard_normal((cards, dim)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        for j, vector in enumerate(vectors):
+        vectors = rng.standard_normal((cards, 3, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=2, keepdims=True)
+        for j, (whole, condition_vector, preference_vector) in enumerate(vectors):
             condition, preference = PROFILE[j % len(PROFILE)]
             cid = card_id(user_id, condition, f"{preference} #{j}")
-            points.append(CardPoint(user_id, cid, vector, card_payload(common_pb2.PreferenceCard(
+            points.append(CardPoint(user_id, cid, whole, card_payload(common_pb2.PreferenceCard(
                 card_id=cid, user_id=user_id, condition=condition, preference=preference, confidence=0.8,
-                conflict_group=condition.split()[0], created_at_ms=1_700_000_000_000 + j, session_id="s1"))))
+                conflict_group=condition.split()[0], created_at_ms=1_700_000_000_000 + j, session_id="s1")),
+                condition=condition_vector, preference=preference_vector, keywords=keywords[j % len(PROFILE)]))
     return points
 
 
@@ -148,15 +154,18 @@ def fill(store, rng, users: int, cards: int, dim: int, batch_users: int = 100, p
 
 def real_profile_points(embedder: Embedder, users: list[str]) -> list[CardPoint]:
     cards = [common_pb2.PreferenceCard(condition=c, preference=p, confidence=0.9) for c, p in PROFILE]
-    vectors = embedder.embed([card_text(c) for c in cards])
+    vectors = embedder.embed([t for c in cards for t in (card_text(c), c.condition, c.preference)])
+    vectors = vectors.reshape(len(cards), 3, -1)
+    bm25 = qdrant_edge.Bm25()
     points = []
     for user_id in users:
-        for card, vector in zip(cards, vectors, strict=True):
+        for card, (whole, condition, preference) in zip(cards, vectors, strict=True):
             stored = common_pb2.PreferenceCard()
             stored.CopyFrom(card)
             stored.user_id, stored.card_id = user_id, card_id(user_id, card.condition, card.preference)
             stored.created_at_ms = 1_700_000_000_000
-            points.append(CardPoint(user_id, stored.card_id, vector, card_payload(stored)))
+            points.append(CardPoint(user_id, stored.card_id, whole, card_payload(stored), condition=condition,
+                                    preference=preference, keywords=sparse(bm25.embed_document(card_text(card)))))
     return points
 
 

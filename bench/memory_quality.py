@@ -359,7 +359,8 @@ def finetune(cases: dict, out: Path, epochs: int = 2, seed: int = 0) -> Path:
     """all-MiniLM-L6-v2 fine-tuned with sentence-transformers (in-batch negatives) on the train split's pairs:
     each train request, train conflict and train-family statement with the card it should find."""
     import torch
-    from sentence_transformers import InputExample, SentenceTransformer, losses
+    from sentence_transformers import InputExample, SentenceTransformer
+    from sentence_transformers.sentence_transformer import losses
     from torch.utils.data import DataLoader
 
     from attune.services.common.embeddings import default_model_path
