@@ -440,8 +440,7 @@ async def measure(services: Services, cases: dict, split: str, limit: int, seed:
     matcher = OptionMatcher(services.embedder, opts)
     results: dict[str, dict[str, Figures]] = {}
     if "retrieval" in parts:
-        asked = rng.sample(requests(cases, opts, split), min(limit, len(requests(cases, opts, split))))
-        rivals = conflicts(cases, split)[:limit]
+        asked, rivals = requests(cases, opts, split), conflicts(cases, split)
         configs = [(name, None, settings) for name, settings in RETRIEVAL_CONFIGS.items()]
         if tuned is not None:
             configs += [(f"{name}, MiniLM fine-tuned", tuned, RETRIEVAL_CONFIGS[name])
@@ -477,10 +476,14 @@ def tables(results: dict[str, dict[str, Figures]]) -> dict[str, tuple[list[str],
     for part, configs in results.items():
         names = list(next(iter(configs.values())).values)
         columns = ["configuration", *names, "p50 ms", "p99 ms"]
-        rows = [[config, *(_cell(f.values[n]) for n in names), f"{1000 * percentile(f.latencies, 50):.0f}",
-                 f"{1000 * percentile(f.latencies, 99):.0f}"] for config, f in configs.items()]
+        rows = [[config, *(_cell(f.values[n]) for n in names), *_latency(f.latencies)] for config, f in configs.items()]
         out[part] = (columns, rows)
     return out
+
+
+def _latency(seconds: list[float]) -> list[str]:
+    """p50 and p99 in ms; "–" where the part times nothing of its own."""
+    return [f"{1000 * percentile(seconds, q):.0f}" if seconds else "–" for q in (50, 99)]
 
 
 def _cell(value: float) -> str:
@@ -515,7 +518,8 @@ async def open_services(folder: Path) -> Services:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["heldout", "train"], default="heldout")
-    parser.add_argument("--limit", type=int, default=10_000, help="at most this many cases of each kind")
+    parser.add_argument("--limit", type=int, default=10_000, help="at most this many statements and as many other "
+                        "turns for extraction (each may call the model); retrieval always runs every case")
     parser.add_argument("--updates", type=int, default=40, help="revisions and retractions, each (every one "
                         "embeds a 40-card user and calls the model)")
     parser.add_argument("--parts", default="retrieval,extraction,supersession")
