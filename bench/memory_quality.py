@@ -331,7 +331,6 @@ async def supersession_figures(extractor, core: RetrievalService, matcher: Optio
     updates = revisions(cases, opts, split)
     forgets = retractions(cases, opts, split, 4, rng)
     updates, forgets = rng.sample(updates, min(limit, len(updates))), forgets[:limit]
-    asked = {key: texts for key, texts in cases["requests"].items()}
     stale = new_selected = 0
     task = progress.add_task("supersession", total=len(updates) + len(forgets))
     for n, (text, old, new) in enumerate([*updates, *[(t, o, "") for t, o in forgets]]):
@@ -339,8 +338,8 @@ async def supersession_figures(extractor, core: RetrievalService, matcher: Optio
         await core.upsert_cards(retrieval_pb2.UpsertCardsRequest(
             cards=[card_of(user, o) for o in fill_up([old], opts, rng)]))
         await apply_turn(extractor, core, user, text)
-        reply = await core.retrieve(retrieval_pb2.RetrieveRequest(user_id=user, query=asked[old][0], top_k=10,
-                                                                  select_k=3))
+        reply = await core.retrieve(retrieval_pb2.RetrieveRequest(user_id=user, query=cases["requests"][old][0],
+                                                                  top_k=10, select_k=3))
         selected = [c.card for c in reply.candidates if c.selected]
         stale += card_of(user, opts[old]).card_id in {c.card_id for c in selected}
         new_selected += bool(new) and any(matcher.option(c) == new for c in selected)
