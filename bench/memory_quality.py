@@ -16,7 +16,9 @@ The cases are ``bench/memory_data/cases.yaml`` (hand-written, see its README) ov
 * supersession: after a revision ("actually, from now on ...") or a retraction ("forget that I asked ..."),
   the share of requests that still select the stale card (stale-card rate), and for revisions the share that
   select the new one;
-* latency: each Retrieve (p50, p99) and each extraction.
+* the gate: the share of statements, other turns, requests and task problems that the extractor's gate
+  sends to the model (no model call);
+* latency: each Retrieve (p50, p99), each gate decision and each extraction.
 
 Prints a table per part and writes them into docs/memory.md between the ``memory-quality`` markers.
 
@@ -380,21 +382,24 @@ def finetune(cases: dict, out: Path, epochs: int = 2, seed: int = 0) -> Path:
 # ---- the extractor's preference gate ------------------------------------------------------------------------
 
 GATE_DATASETS = ("math-500", "humaneval", "logiqa", "medqa", "mmlu", "theoremqa")
+# Forms of a preference said with no condition.
+BARE = ("{preference}.", "Please {preference}.")
 
 
 def train_gate(cases: dict, embedder, out: Path, seed: int = 0) -> dict:
     """Fit the gate's logistic regression on the train split: statements of every option in the train
-    families (800 drawn) against the train negatives, the train requests and 60 problems of each shipped task
-    sample (turns that ask for work and state no preference). Writes the weights; returns what it saw."""
+    families (800 drawn) and each option's preference said bare ("Use SI units throughout.", "Please use ...":
+    users state preferences without a condition too), against the train negatives, the train requests and half the
+    problems of each shipped task sample (turns that ask for work and state no preference), each whole and
+    sentence by sentence, as the gate scores them. Writes the weights; returns what it saw."""
     from sklearn.linear_model import LogisticRegression
 
-    from attune.orchestrator.tasks.registry import load_problems
-    from attune.services.extractor.gate import GateWeights
+    from attune.services.extractor.gate import GateWeights, parts
 
     opts, rng = options(), random.Random(seed)
     stated = rng.sample([c.text for c in statements(cases, opts, "train", len(opts), rng)], 800)
-    unstated = [c.text for c in [*negatives(cases, "train"), *requests(cases, opts, "train")]]
-    unstated += [p.question[:500] for name in GATE_DATASETS for p in load_problems(name, limit=60)]
+    stated += [fill(form, preference=o.preference) for o in opts.values() for form in BARE]
+    unstated = [p for text in gate_negatives(cases, "train") for p in dict.fromkeys(parts(text))]
     vectors = embedder.embed(stated + unstated)
     labels = np.array([1] * len(stated) + [0] * len(unstated))
     fitted = LogisticRegression(C=10, class_weight="balanced", max_iter=5000).fit(vectors, labels)
@@ -402,6 +407,43 @@ def train_gate(cases: dict, embedder, out: Path, seed: int = 0) -> dict:
                   "by": "bench/memory_quality.py --train-gate"}
     GateWeights(embedder.id, fitted.coef_[0].astype(np.float32), float(fitted.intercept_[0])).save(out, trained_on)
     return trained_on
+
+
+def gate_negatives(cases: dict, split: str) -> list[str]:
+    """Turns that state no preference: the split's negatives and requests, and task problems."""
+    return [c.text for c in [*negatives(cases, split), *requests(cases, options(), split)]] + task_problems(split)
+
+
+def task_problems(split: str) -> list[str]:
+    """The problems of each shipped task sample: train the first half, held-apart the second."""
+    from attune.orchestrator.tasks.registry import load_problems
+
+    out = []
+    for name in GATE_DATASETS:
+        problems = [p.question[:500] for p in load_problems(name)]
+        half = len(problems) // 2
+        out += problems[:half] if split == "train" else problems[half:]
+    return out
+
+
+async def gate_figures(extractor, cases: dict, split: str, rng: random.Random, progress: Progress) -> Figures:
+    """The share of each kind of turn the extractor's gate sends to the model (no model call)."""
+    opts, figures = options(), Figures()
+    kinds = {"statements": [c.text for c in statements(cases, opts, split, 2, rng)],
+             "other turns": [c.text for c in negatives(cases, split)],
+             "requests": [c.text for c in requests(cases, opts, split)],
+             "task problems": task_problems(split)}
+    task = progress.add_task(f"gate ({extractor.settings.gate})", total=sum(map(len, kinds.values())))
+    for kind, texts in kinds.items():
+        sent = 0
+        for text in texts:
+            began = time.perf_counter()
+            sent += await extractor.states_preference(text)
+            figures.latencies.append(time.perf_counter() - began)
+            progress.advance(task)
+        figures.values[f"{kind} sent"] = sent / max(len(texts), 1)
+    figures.values["turns"] = sum(map(len, kinds.values()))
+    return figures
 
 
 # ---- the run -----------------------------------------------------------------------------------------------
@@ -451,6 +493,10 @@ async def measure(services: Services, cases: dict, split: str, limit: int, seed:
                 results["retrieval"][name] = await retrieval_figures(core, asked, rivals, opts, seed, progress)
             finally:
                 await core.close()
+    if "gate" in parts:
+        results["gate"] = {name: await gate_figures(services.extractor_with(gate=gate), cases, split,
+                                                    random.Random(seed), progress)
+                           for name, gate in EXTRACTION_CONFIGS.items()}
     if "extraction" in parts:
         stated = statements(cases, opts, split, 2, rng)
         unstated = negatives(cases, split)
@@ -521,7 +567,7 @@ async def main() -> None:
                         "turns for extraction (each may call the model); retrieval always runs every case")
     parser.add_argument("--updates", type=int, default=40, help="revisions and retractions, each (every one "
                         "embeds a 40-card user and calls the model)")
-    parser.add_argument("--parts", default="retrieval,extraction,supersession")
+    parser.add_argument("--parts", default="retrieval,gate,extraction,supersession")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--finetune", action="store_true", help="also fine-tune MiniLM on the train families "
                         "(minutes) and measure retrieval with it")

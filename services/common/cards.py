@@ -19,6 +19,11 @@ def normalize(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
+def unconditional(condition: str) -> bool:
+    """Whether a card's condition holds for every request: "always", or none."""
+    return normalize(condition) in ("", "always")
+
+
 def card_id(user_id: str, condition: str, preference: str) -> str:
     """Stable id of a user's (condition, preference): the same statement always maps to one card."""
     return str(uuid.uuid5(_NAMESPACE, f"{user_id}\x1f{normalize(condition)}\x1f{normalize(preference)}"))

@@ -114,7 +114,7 @@ class ExtractorService:
         with request_context(request.context):
             retraction = retract(turn, request.turns, request.known_cards, self.settings.change_min_overlap)
             rest = retraction.rest
-            stated = await self._states_preference(rest)
+            stated = await self.states_preference(rest)
             if not rest or not (stated or self.settings.read_every_turn):
                 if retraction.removed:
                     log.info("retracted", removed=len(retraction.removed))
@@ -132,7 +132,7 @@ class ExtractorService:
             return extractor_pb2.ExtractResponse(cards=cards, rejected=rejected, usage=reply.usage,
                                                  removed_card_ids=removed)
 
-    async def _states_preference(self, text: str) -> bool:
+    async def states_preference(self, text: str) -> bool:
         """Whether the gate sends the turn to the model: the classifier, or the cue list."""
         if not text:
             return False

@@ -6,11 +6,16 @@ A logistic regression over the turn's all-MiniLM-L6-v2 embedding, trained on the
 which missed most ways people state preferences ("non-negotiable for me: ...", "it's how I'm used to
 working: ...") and fired on ordinary words ("why do electrons never ..."); docs/memory.md has both measured.
 The weights are ``data/gate.json`` (385 numbers), written by ``bench/memory_quality.py --train-gate``.
+
+A turn is scored whole and sentence by sentence, and its probability is the highest: a simulated user's turn
+is often a task with one preference sentence in it ("Why does this work? Please don't list the reasons as
+bullets: <problem>"), whose whole embedding is the task's.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,6 +23,15 @@ from pathlib import Path
 import numpy as np
 
 WEIGHTS = "gate.json"
+# Sentence ends, a colon before more text, and line breaks; a turn's first MAX_PARTS parts are scored.
+_PARTS = re.compile(r"(?<=[.!?:;])\s+|\n+")
+MAX_PARTS = 12
+
+
+def parts(turn: str) -> list[str]:
+    """The turn, then its sentences (more than one word each) when it has more than one."""
+    pieces = [p.strip() for p in _PARTS.split(turn.strip()) if len(p.split()) > 1]
+    return [turn, *pieces[:MAX_PARTS]] if len(pieces) > 1 else [turn]
 
 
 @dataclass(frozen=True)
@@ -53,8 +67,13 @@ class PreferenceGate:
         self.owns_embedder = owns_embedder
 
     async def probabilities(self, turns: list[str]) -> np.ndarray:
-        vectors = await self.embedder.aembed(turns)
-        return 1 / (1 + np.exp(-(vectors @ self.weights.coef + self.weights.intercept)))
+        """Each turn's probability: the highest of the turn's and its sentences' (``parts``)."""
+        split = [parts(t) for t in turns]
+        vectors = await self.embedder.aembed([p for pieces in split for p in pieces])
+        scores = 1 / (1 + np.exp(-(vectors @ self.weights.coef + self.weights.intercept)))
+        ends = np.cumsum([len(pieces) for pieces in split])
+        return np.array([scores[end - len(pieces):end].max() for end, pieces in zip(ends, split, strict=True)],
+                        dtype=np.float32)
 
     def close(self) -> None:
         if self.owns_embedder:

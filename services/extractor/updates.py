@@ -42,7 +42,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from attune.services.common.cards import grounding, normalize, similarity
+from attune.services.common.cards import grounding, normalize, similarity, unconditional
 from attune.v1 import common_pb2
 
 REVISION = re.compile(
@@ -84,7 +84,6 @@ _GENERIC = frozenset(
     "from now future actually instead stop answer answers reply replies response responses you your that this "
     "those these them thing things rule rules request requests preference preferences said asked told gave set "
     "just earlier previous old".split())
-UNCONDITIONAL = frozenset({"", "always"})
 # Groups that are no slot: two cards in them say unrelated things.
 SLOTLESS = frozenset({"", "other"})
 
@@ -197,10 +196,6 @@ def supersedes(new: dict, old: common_pb2.PreferenceCard, turn: str, *, revision
     restated = not unconditional(old.condition) and overlap(old.condition, turn) >= floor
     compatible = same or restated or unconditional(new["condition"])
     return compatible and (restated or overlap(old.preference, turn) >= floor)
-
-
-def unconditional(condition: str) -> bool:
-    return normalize(condition) in UNCONDITIONAL
 
 
 def same_condition(a: str, b: str, floor: float) -> bool:

@@ -31,6 +31,7 @@ import qdrant_edge
 
 from attune.services.common import metrics
 from attune.services.common.cards import card_id as stable_card_id
+from attune.services.common.cards import unconditional
 from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from attune.services.common.logging import get_logger, request_context
 from attune.services.common.policy import PolicyConfig, item_vectors, policy, policy_from_env
@@ -65,15 +66,21 @@ def sparse(vector) -> Sparse:
 
 
 def choose_by_condition(order: list[int], groups: Sequence[str], conditions: np.ndarray, select_k: int,
-                        hold: float) -> tuple[list[int], set[int]]:
+                        hold: float, always: Sequence[bool] | None = None) -> tuple[list[int], set[int]]:
     """Conflict-aware ranking and selection.
 
     ``order`` is the candidates' ranking by score. The cards of one conflict group keep the places the group
     has in it, filled anew by condition similarity, so the card whose condition best fits the request leads
     its group. Then the first ``select_k`` are selected, skipping a card whose group already has a selected
-    card unless both cards' conditions hold (similarity at least ``hold``): two rival preferences reach the
-    context together only when the request really asks for both. A card without a group has no rival.
+    card unless both cards' conditions hold (similarity at least ``hold``, or ``always`` for an unconditional
+    card): two rival preferences reach the context together only when the request really asks for both. A
+    card without a group has no rival.
     """
+    always = always or [False] * len(groups)
+
+    def holds(i: int) -> bool:
+        return always[i] or conditions[i] >= hold
+
     places: dict[str, list[int]] = {}
     for place, i in enumerate(order):
         if groups[i]:
@@ -89,7 +96,7 @@ def choose_by_condition(order: list[int], groups: Sequence[str], conditions: np.
         if len(chosen) == select_k:
             break
         group = groups[i]
-        if group in leader and not (conditions[i] >= hold and conditions[leader[group]] >= hold):
+        if group in leader and not (holds(i) and holds(leader[group])):
             continue
         if group:
             leader.setdefault(group, i)
@@ -249,7 +256,8 @@ class RetrievalService:
             order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), i))
             if self.settings.conflict_choice == "condition":
                 order, chosen = choose_by_condition(order, [c.conflict_group for c in cards], conditions, select_k,
-                                                    self.settings.conditions_hold)
+                                                    self.settings.conditions_hold,
+                                                    [unconditional(c.condition) for c in cards])
             else:
                 chosen = set(order[:select_k])
         return retrieval_pb2.RetrieveResponse(reranker=reranker_name, usage=usage, candidates=[

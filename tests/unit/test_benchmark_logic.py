@@ -6,6 +6,7 @@ The session log and its records are tested in test_records.py.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +17,12 @@ from attune.orchestrator.benchmark.simulator import UserSimulator, Verdict, pars
 from attune.orchestrator.methods import METHODS, Ledger, UnknownMethod, method_class
 
 BASE = {"methods": ["vanilla"], "datasets": ["math-500"]}
+EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
+
+
+def test_the_shipped_experiments_load():
+    names = {load_experiment(path).name for path in EXPERIMENTS}
+    assert {"demo", "small", "full", "memory-conflicts"} <= names
 
 
 def test_all_eight_methods_are_registered_and_unknown_names_raise():

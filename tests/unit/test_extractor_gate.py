@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from attune.services.extractor.gate import GateWeights, PreferenceGate
+from attune.services.extractor.gate import MAX_PARTS, GateWeights, PreferenceGate, parts
 
 STATED = ["Non-negotiable for me: when I bring a math problem, write every formula in LaTeX.",
           "It's just how I'm used to working: when I say I'm new to programming, comment every non-obvious line.",
@@ -38,3 +38,10 @@ def test_weights_round_trip(tmp_path):
     weights.save(tmp_path / "gate.json", {"statements": 2})
     loaded = GateWeights.load(tmp_path / "gate.json")
     assert loaded.embedder_id == "m" and loaded.intercept == 0.75 and loaded.coef.tolist() == [0.5, -1.25]
+
+
+def test_a_turn_is_scored_whole_and_by_sentence():
+    assert parts("What is 2+2?") == ["What is 2+2?"]
+    turn = "Why? Please don't use bullets: what is 2+2?\nThanks. Ok"
+    assert parts(turn) == [turn, "Please don't use bullets:", "what is 2+2?"], "one-word pieces are not scored"
+    assert len(parts(". ".join(["a b"] * 40))) == 1 + MAX_PARTS
