@@ -5,6 +5,8 @@ What it measures, in one run, on Qdrant's engine in process (qdrant-edge):
 * dense search alone, and dense search + policy (with and without the user's vectors
   from the real user-vector service, in process), query already embedded;
 * the query embedding alone (all-MiniLM-L6-v2 on CPU), and the whole Retrieve with it;
+* the whole Retrieve with ``--concurrency`` callers at once, each query encoded alone and with concurrent
+  calls sharing encoder batches (``ATTUNE_RETRIEVAL_EMBED_SHARE_BATCHES``), in one run;
 * the whole Retrieve through gRPC: ``python -m attune.services.retrieval`` as its own process on
   127.0.0.1 over the same shard, fetching user vectors from the user-vector service over gRPC;
 * what the LLM rerank adds (SmolLM2 through the model service, in process), on a small sample;
@@ -113,16 +115,20 @@ async def timed(fn, n: int) -> list[float]:
     return out
 
 
-async def concurrent_qps(fn, n: int, concurrency: int) -> float:
-    queue = list(range(n))
+async def concurrent(fn, n: int, concurrency: int) -> dict:
+    """Latencies of ``n`` calls made by ``concurrency`` callers at once; qps is calls over the wall time."""
+    queue, latencies = list(range(n)), []
 
     async def worker():
         while queue:
-            await fn(queue.pop())
+            i = queue.pop()
+            began = time.perf_counter()
+            await fn(i)
+            latencies.append(time.perf_counter() - began)
 
     start = time.perf_counter()
     await asyncio.gather(*[worker() for _ in range(concurrency)])
-    return n / (time.perf_counter() - start)
+    return percentiles(latencies) | {"qps": n / (time.perf_counter() - start)}
 
 
 def random_points(rng, users: range, cards: int, dim: int, prefix: str = "user") -> list[CardPoint]:
@@ -244,7 +250,11 @@ async def bench(args) -> dict:
         results["in-process query embedding (MiniLM)"] = percentiles(await timed(embed, args.embed_queries))
         results["in-process whole retrieve (embed + dense + policy + user vector)"] = percentiles(
             await timed(whole, args.embed_queries))
-        notes["in-process whole retrieve qps at concurrency 4"] = await concurrent_qps(whole, args.embed_queries, 4)
+        for share in (False, True):  # each call encoding its query alone, then concurrent calls sharing batches
+            embedder.share_batches = share
+            mode = "shared encoder batches" if share else "each query encoded alone"
+            results[f"in-process whole retrieve, {args.concurrency} callers, {mode}"] = await concurrent(
+                whole, args.embed_queries, args.concurrency)
 
         # ---- the LLM rerank on a sample ---------------------------------------
         if args.rerank_queries:
@@ -313,8 +323,8 @@ async def bench(args) -> dict:
                         await timed(grpc_whole, args.grpc_queries))
                     results["gRPC whole retrieve without user vector"] = percentiles(
                         await timed(grpc_no_uservec, args.grpc_queries))
-                    notes["gRPC whole retrieve qps at concurrency 4"] = await concurrent_qps(
-                        grpc_whole, args.grpc_queries, 4)
+                    notes["gRPC whole retrieve qps at concurrency 4"] = (await concurrent(
+                        grpc_whole, args.grpc_queries, 4))["qps"]
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -351,7 +361,7 @@ async def bench(args) -> dict:
 
 
 def report(out: dict) -> None:
-    table = Table("measurement", "n", "p50 ms", "p99 ms", "qps (sequential)",
+    table = Table("measurement", "n", "p50 ms", "p99 ms", "qps",
                   title="retrieval latency (10,000 users x 40 cards unless named)")
     for name, r in out["results"].items():
         table.add_row(name, str(r["n"]), f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['qps']:.1f}")
@@ -370,6 +380,7 @@ def main() -> None:
     parser.add_argument("--grpc-queries", type=int, default=300)
     parser.add_argument("--probe-users", type=int, default=500, help="users the queries go to")
     parser.add_argument("--profile-users", type=int, default=8, help="users with a real MiniLM-embedded profile")
+    parser.add_argument("--concurrency", type=int, default=8, help="callers at once for the batching comparison")
     parser.add_argument("--rerank-queries", type=int, default=5)
     parser.add_argument("--rerank-top-k", type=int, default=8)
     parser.add_argument("--local-cards", type=int, default=10_000)

@@ -32,6 +32,10 @@ RETRIEVAL_STAGE = Histogram(
     "attune_retrieval_stage_seconds", "Time spent in each stage of Retrieve.", ["stage"],
     buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+EMBED_BATCH = Histogram(
+    "attune_embed_batch_size", "Per encoder batch of the embedder: the calls it serves and their texts.",
+    ["unit"], buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256),
+)
 READY = Gauge("attune_service_ready", "1 when the service's backend can answer.", ["service"])
 # The orchestrator's runs (labels: benchmark method and task dataset).
 SESSIONS_STARTED = Counter("attune_sessions_started", "Benchmark sessions started.", ["method", "dataset"])

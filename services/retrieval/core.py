@@ -397,7 +397,7 @@ def load_embedder(settings: RetrievalSettings):
     from attune.services.common.embeddings import Embedder
 
     return Embedder(settings.embedder_path, model_id=settings.embedder_id, batch_size=settings.embed_batch_size,
-                    threads=settings.embed_threads)
+                    threads=settings.embed_threads, share_batches=settings.embed_share_batches)
 
 
 async def build(context) -> RetrievalService:

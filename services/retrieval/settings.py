@@ -36,6 +36,9 @@ class RetrievalSettings(ServiceSettings):
     # a query took 6.8 ms with 2 threads and 8.5 ms with 1 when idle, but 389 ms vs 12 ms when
     # another process kept the cores busy (OpenMP threads waiting on each other).
     embed_threads: int = Field(1, ge=0, le=256)
+    # Concurrent Retrieve and UpsertCards calls share encoder batches (docs/performance.md); false: each call
+    # encodes alone.
+    embed_share_batches: bool = True
     # A local cross-encoder folder (sentence-transformers CrossEncoder); empty: rerank with the LLM.
     cross_encoder_path: Path | None = None
     # The LLM reranker scores at most this many dense candidates (the best ones).

@@ -63,3 +63,17 @@ async def test_retrieval_figures_on_heldout_cases(cases, embedder, tmp_path):
     assert figures["card"].values["recall@5"] >= 0.3
     table = mq.tables({"retrieval": figures})["retrieval"]
     assert table[0][:2] == ["configuration", "recall@1"] and [r[0] for r in table[1]] == list(figures)
+
+
+async def test_gate_figures_on_heldout_cases(cases, embedder, tmp_path):
+    """The whole held-apart gate run (no model call): the classifier sent 0.95 of statements and 0.06 of task
+    problems, the cue list 0.31 of statements and 0.43 of other turns; floors and ceilings with margin."""
+    services = mq.Services(None, embedder, None, tmp_path)
+    with Progress(transient=True, disable=True) as progress:
+        figures = {gate: await mq.gate_figures(services.extractor_with(gate=gate), cases, "heldout",
+                                               random.Random(0), progress) for gate in ("classifier", "cues")}
+    classifier, cues = figures["classifier"].values, figures["cues"].values
+    assert classifier["turns"] == cues["turns"] == len(figures["cues"].latencies) > 300
+    assert classifier["statements sent"] >= 0.85 and classifier["task problems sent"] <= 0.2
+    assert classifier["other turns sent"] <= 0.3
+    assert cues["statements sent"] <= 0.5, "the cue list misses most held-apart ways of stating a preference"
