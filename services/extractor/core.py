@@ -1,11 +1,13 @@
 """ExtractorService: the user's latest turn -> preference cards, through the model service.
 
-A cheap cue check ("I prefer", "always", "don't", ...) decides whether the turn
-states a preference at all; turns without one skip the model call unless
-``read_every_turn`` is set. The model answers JSON constrained by a schema. In
-the default ``grounded`` mode the schema makes the model *choose* the
-preference and its condition among the clauses of the user's own turn, which a
-135M model can do and cannot hallucinate past; ``free`` mode lets a larger
+A gate (``gate.py``: a classifier over MiniLM, or the old cue list) decides
+whether the turn states a preference at all; turns without one skip the model
+call unless ``read_every_turn`` is set. The model answers JSON constrained by a
+schema. In the default ``grounded`` mode the schema makes the model *choose*
+the preference and its condition among the clauses of the user's own turn, which
+a 135M model can do and cannot hallucinate past; the preference's choices are
+the clauses of the sentences the classifier found stating one (a task turn's
+problem text is no candidate), else of the whole turn; ``free`` mode lets a larger
 model paraphrase. Either way a card must be grounded in the turn, and cards
 that say the same thing as a known card of the user, or as each other, are
 merged into one.
@@ -26,6 +28,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Sequence
 
 from attune.services.common.cards import card_id, grounding, similarity
 from attune.services.common.errors import InvalidArgument, Unavailable
@@ -62,7 +65,7 @@ _CONDITION = re.compile(r"\b(?:when|whenever|if|for|in)\b[^,.;!?]{3,80}", re.IGN
 
 def clauses(turn: str) -> list[str]:
     """The turn cut into clauses; those with a preference cue first."""
-    parts = [p.strip(" ,") for p in _CLAUSE_SPLIT.split(turn) if len(p.strip(" ,")) > 3]
+    parts = [p.strip(" ,:") for p in _CLAUSE_SPLIT.split(turn) if len(p.strip(" ,:")) > 3]
     cued = [p for p in parts if CUES.search(p)]
     return cued or parts or [turn.strip()]
 
@@ -72,10 +75,12 @@ def conditions(turn: str) -> list[str]:
     return ["always", *dict.fromkeys(found)]
 
 
-def card_schema(turn: str, grounded: bool, min_items: int, max_items: int) -> str:
-    """JSON schema of the answer. Grounded: preference and condition are chosen from the turn's own words."""
+def card_schema(turn: str, grounded: bool, min_items: int, max_items: int, sentences: Sequence[str] = ()) -> str:
+    """JSON schema of the answer. Grounded: preference and condition are chosen from the turn's own words, the
+    preference among the clauses of ``sentences`` (those stating one) when given."""
     if grounded:
-        preference, condition = {"enum": clauses(turn)}, {"enum": conditions(turn)}
+        chosen = [c for sentence in sentences for c in clauses(sentence)] or clauses(turn)
+        preference, condition = {"enum": list(dict.fromkeys(chosen))}, {"enum": conditions(turn)}
     else:
         preference = condition = {"type": "string", "minLength": 1, "maxLength": 160}
     card = {"type": "object", "additionalProperties": False,
@@ -114,12 +119,12 @@ class ExtractorService:
         with request_context(request.context):
             retraction = retract(turn, request.turns, request.known_cards, self.settings.change_min_overlap)
             rest = retraction.rest
-            stated = await self.states_preference(rest)
+            stated, sentences = await self._stating(rest)
             if not rest or not (stated or self.settings.read_every_turn):
                 if retraction.removed:
                     log.info("retracted", removed=len(retraction.removed))
                 return extractor_pb2.ExtractResponse(removed_card_ids=retraction.removed)
-            reply = await self.model.chat(self._request(request, rest, stated))
+            reply = await self.model.chat(self._request(request, rest, stated, sentences))
             found, rejected = parse_cards(reply.text)
             found = self._grounded(found, rest, rejected)
             known = [c for c in request.known_cards if c.card_id not in retraction.removed]
@@ -134,11 +139,18 @@ class ExtractorService:
 
     async def states_preference(self, text: str) -> bool:
         """Whether the gate sends the turn to the model: the classifier, or the cue list."""
+        return (await self._stating(text))[0]
+
+    async def _stating(self, text: str) -> tuple[bool, list[str]]:
+        """Whether the gate sends the turn to the model, and the turn's sentences that the classifier found
+        stating a preference (none: the turn as a whole, or the cue list)."""
         if not text:
-            return False
+            return False, []
         if self.settings.gate == "cues":
-            return bool(CUES.search(text))
-        return bool((await self.gate.probabilities([text]))[0] >= self.settings.gate_threshold)
+            return bool(CUES.search(text)), []
+        scored = (await self.gate.scored_parts([text]))[0]
+        threshold = self.settings.gate_threshold
+        return max(p for _, p in scored) >= threshold, [part for part, p in scored[1:] if p >= threshold]
 
     def _validate(self, request) -> str:
         check_id("user_id", request.user_id)
@@ -155,14 +167,14 @@ class ExtractorService:
                                   f"{self.settings.max_turn_chars}")
         return text
 
-    def _request(self, request, turn: str, stated: bool):
+    def _request(self, request, turn: str, stated: bool, sentences: list[str]):
         context = request.turns[-1 - self.settings.context_turns:-1] if self.settings.context_turns else []
         shown = "\n".join(f"{t.role}: {t.content[:500]}" for t in context)
         prompt = (f"Conversation so far:\n{shown}\n\n" if shown else "") + f'User: "{turn}"'
         chat = chat_request([("system", SYSTEM), ("user", prompt)], max_tokens=self.settings.max_tokens,
                             caller_role="extractor",
                             json_schema=card_schema(turn, self.settings.mode == "grounded", 1 if stated else 0,
-                                                    self.settings.max_cards))
+                                                    self.settings.max_cards, sentences))
         chat.context.CopyFrom(request.context)
         chat.context.caller_role = "extractor"
         chat.context.user_id = request.user_id

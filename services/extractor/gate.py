@@ -68,12 +68,18 @@ class PreferenceGate:
 
     async def probabilities(self, turns: list[str]) -> np.ndarray:
         """Each turn's probability: the highest of the turn's and its sentences' (``parts``)."""
+        return np.array([max(p for _, p in scored) for scored in await self.scored_parts(turns)], np.float32)
+
+    async def scored_parts(self, turns: list[str]) -> list[list[tuple[str, float]]]:
+        """Each turn's parts (the turn, then its sentences) with their probabilities, in one encoder batch."""
         split = [parts(t) for t in turns]
         vectors = await self.embedder.aembed([p for pieces in split for p in pieces])
-        scores = 1 / (1 + np.exp(-(vectors @ self.weights.coef + self.weights.intercept)))
-        ends = np.cumsum([len(pieces) for pieces in split])
-        return np.array([scores[end - len(pieces):end].max() for end, pieces in zip(ends, split, strict=True)],
-                        dtype=np.float32)
+        scores = (1 / (1 + np.exp(-(vectors @ self.weights.coef + self.weights.intercept)))).tolist()
+        out, start = [], 0
+        for pieces in split:
+            out.append(list(zip(pieces, scores[start:start + len(pieces)], strict=True)))
+            start += len(pieces)
+        return out
 
     def close(self) -> None:
         if self.owns_embedder:

@@ -63,6 +63,15 @@ async def test_a_known_preference_is_merged_not_duplicated(extractor):
         assert reply.cards[0].confidence == merged
 
 
+async def test_in_a_task_turn_only_the_preference_sentence_can_become_the_card(extractor):
+    """The benchmark's users pose a problem with one preference sentence in it; the problem's sentences are no
+    candidates (SmolLM2 chose "Express your answer as a common fraction." and "reactive C." before)."""
+    turn = ("Why does this work? Please don't list the reasons as bullets: A bag has 3 red and 5 blue marbles. "
+            "What is the chance of drawing two red ones? Express your answer as a common fraction.")
+    reply = await extractor.extract(request(turn, user_id="task-user"))
+    assert [c.preference for c in reply.cards] == ["Please don't list the reasons as bullets"]
+
+
 def prompt_tokens() -> float:
     return metrics.TOKENS.labels(**PROMPT_TOKENS)._value.get()
 

@@ -1,9 +1,11 @@
 """The extractor's parser on what a small model really writes: broken, partial or odd JSON."""
 
+import json
+
 import pytest
 
 from attune.services.common.cards import card_id, grounding, similarity
-from attune.services.extractor.core import CUES, clauses, conditions
+from attune.services.extractor.core import CUES, card_schema, clauses, conditions
 from attune.services.extractor.parsing import parse_cards
 
 GOOD = '{"preferences": [{"condition": "always", "preference": "keep answers short", ' \
@@ -56,6 +58,16 @@ def test_clauses_and_conditions_come_from_the_turn():
     assert clauses(turn) == ["When I ask about Python, please use snake_case names."]
     assert conditions(turn)[:2] == ["always", "When I ask about Python"]
     assert CUES.search("I prefer bullet points") and not CUES.search("What is 12 times 7?")
+
+
+def test_the_preference_is_chosen_among_the_stating_sentences_when_the_gate_names_them():
+    turn = "Why? Please don't use bullets: what is 2+2? Express it as a fraction."
+    choices = json.loads(card_schema(turn, True, 1, 4, ["Please don't use bullets:"]))
+    card = choices["properties"]["preferences"]["items"]["properties"]
+    assert card["preference"]["enum"] == ["Please don't use bullets"]
+    assert card["condition"]["enum"] == conditions(turn)
+    whole = json.loads(card_schema(turn, True, 1, 4))["properties"]["preferences"]["items"]["properties"]
+    assert whole["preference"]["enum"] == ["Please don't use bullets: what is 2+2?"], "the task glued on"
 
 
 def test_same_statement_same_id_and_similarity():
