@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ctypes
 import hashlib
 import os
 import re
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,13 +130,17 @@ class ProcessLauncher:
                                      f"stopped; StartRun resumes the run") from None
 
 
+# libc's prctl, resolved in the orchestrator: between fork and exec a child of a threaded process must not load
+# modules or libraries (importing ctypes there crashed shard processes with SIGSEGV).
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+_PR_SET_PDEATHSIG = 1
+_SIGTERM = int(signal.SIGTERM)
+
+
 def _die_with_parent() -> None:
     """In a shard process: SIGTERM when the orchestrator dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG), so a
     resumed run never meets an orphaned shard still writing its log."""
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM)
 
 
 def job_name(run_id: str, attempt: str) -> str:
