@@ -22,7 +22,7 @@ The cases are ``bench/memory_data/cases.yaml`` (hand-written, see its README) ov
 
 Prints a table per part and writes them into docs/memory.md between the ``memory-quality`` markers.
 
-    .venv/bin/python bench/memory_quality.py [--split heldout] [--limit N] [--skip-extraction] [--docs '']
+    .venv/bin/python bench/memory_quality.py [--split heldout] [--parts retrieval,gate] [--limit N] [--docs '']
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ class Option:
     condition: str
     preference: str
     family: str
+    # The words that switch the option's condition on (the schema's trigger cues).
+    cues: tuple[str, ...] = ()
 
 
 @dataclass
@@ -101,7 +103,8 @@ def options() -> dict[str, Option]:
     out = {}
     for group_name, group in schema.groups.items():
         for key, option in group.options.items():
-            out[key] = Option(key, group_name, option.condition, option.preference, option.variant_of or key)
+            out[key] = Option(key, group_name, option.condition, option.preference, option.variant_of or key,
+                              tuple(option.trigger.cues))
     return out
 
 
@@ -139,10 +142,8 @@ def requests(cases: dict, opts: dict[str, Option], split: str) -> list[Case]:
     """Held-apart: the hand-written requests; train: the schema's own cues, as the profile generator asks."""
     if split == "heldout":
         return [Case(text, key) for key, texts in cases["requests"].items() for text in texts]
-    schema = load_schema()
     return [Case(f"{cue[:1].upper()}{cue[1:]}: what is the derivative of x squared?", key)
-            for key, option in opts.items()
-            for cue in schema.groups[option.group].options[key].trigger.cues[:2]]
+            for key, option in opts.items() for cue in option.cues[:2]]
 
 
 def conflicts(cases: dict, split: str) -> list[Case]:
@@ -399,7 +400,7 @@ def train_gate(cases: dict, embedder, out: Path, seed: int = 0) -> dict:
     opts, rng = options(), random.Random(seed)
     stated = rng.sample([c.text for c in statements(cases, opts, "train", len(opts), rng)], 800)
     stated += [fill(form, preference=o.preference) for o in opts.values() for form in BARE]
-    unstated = [p for text in gate_negatives(cases, "train") for p in dict.fromkeys(parts(text))]
+    unstated = [p for text in gate_negatives(cases, opts, "train") for p in dict.fromkeys(parts(text))]
     vectors = embedder.embed(stated + unstated)
     labels = np.array([1] * len(stated) + [0] * len(unstated))
     fitted = LogisticRegression(C=10, class_weight="balanced", max_iter=5000).fit(vectors, labels)
@@ -409,9 +410,9 @@ def train_gate(cases: dict, embedder, out: Path, seed: int = 0) -> dict:
     return trained_on
 
 
-def gate_negatives(cases: dict, split: str) -> list[str]:
+def gate_negatives(cases: dict, opts: dict[str, Option], split: str) -> list[str]:
     """Turns that state no preference: the split's negatives and requests, and task problems."""
-    return [c.text for c in [*negatives(cases, split), *requests(cases, options(), split)]] + task_problems(split)
+    return [c.text for c in [*negatives(cases, split), *requests(cases, opts, split)]] + task_problems(split)
 
 
 def task_problems(split: str) -> list[str]:
@@ -426,9 +427,10 @@ def task_problems(split: str) -> list[str]:
     return out
 
 
-async def gate_figures(extractor, cases: dict, split: str, rng: random.Random, progress: Progress) -> Figures:
+async def gate_figures(extractor, cases: dict, opts: dict[str, Option], split: str, rng: random.Random,
+                      progress: Progress) -> Figures:
     """The share of each kind of turn the extractor's gate sends to the model (no model call)."""
-    opts, figures = options(), Figures()
+    figures = Figures()
     kinds = {"statements": [c.text for c in statements(cases, opts, split, 2, rng)],
              "other turns": [c.text for c in negatives(cases, split)],
              "requests": [c.text for c in requests(cases, opts, split)],
@@ -494,7 +496,7 @@ async def measure(services: Services, cases: dict, split: str, limit: int, seed:
             finally:
                 await core.close()
     if "gate" in parts:
-        results["gate"] = {name: await gate_figures(services.extractor_with(gate=gate), cases, split,
+        results["gate"] = {name: await gate_figures(services.extractor_with(gate=gate), cases, opts, split,
                                                     random.Random(seed), progress)
                            for name, gate in EXTRACTION_CONFIGS.items()}
     if "extraction" in parts:
@@ -546,18 +548,14 @@ def write_docs(path: Path, split: str, results: dict[str, dict[str, Figures]], s
 async def open_services(folder: Path) -> Services:
     from attune.services.common.embeddings import Embedder
     from attune.services.common.settings import CommonSettings, load
-    from attune.services.extractor.core import ExtractorService
-    from attune.services.extractor.gate import PreferenceGate
-    from attune.services.extractor.settings import ExtractorSettings
     from attune.services.model.core import ModelService
     from attune.services.model.settings import ModelSettings
 
     model = ModelService(ModelSettings(), load(CommonSettings).data_dir)
     await model.start()
-    embedder = Embedder(threads=1)
-    extractor = ExtractorService(ExtractorSettings(), model, PreferenceGate(embedder))
-    await extractor.start()
-    return Services(model, embedder, extractor, folder)
+    services = Services(model, Embedder(threads=1), None, folder)
+    services.extractor = services.extractor_with()
+    return services
 
 
 async def main() -> None:

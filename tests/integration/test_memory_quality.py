@@ -70,7 +70,7 @@ async def test_gate_figures_on_heldout_cases(cases, embedder, tmp_path):
     problems, the cue list 0.31 of statements and 0.43 of other turns; floors and ceilings with margin."""
     services = mq.Services(None, embedder, None, tmp_path)
     with Progress(transient=True, disable=True) as progress:
-        figures = {gate: await mq.gate_figures(services.extractor_with(gate=gate), cases, "heldout",
+        figures = {gate: await mq.gate_figures(services.extractor_with(gate=gate), cases, mq.options(), "heldout",
                                                random.Random(0), progress) for gate in ("classifier", "cues")}
     classifier, cues = figures["classifier"].values, figures["cues"].values
     assert classifier["turns"] == cues["turns"] == len(figures["cues"].latencies) > 300
