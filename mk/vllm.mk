@@ -23,7 +23,7 @@ vllm-model: install
 	print(ensure_converted(Path('$(ATTUNE_DATA_DIR)'), 'float32'))"
 
 test-vllm: venv-vllm vllm-model
-	ATTUNE_DATA_DIR=$(ATTUNE_DATA_DIR) $(VLLM_CPU_ENV) $(PYTHON_VLLM) -m pytest -m vllm tests/vllm -p no:cacheprovider
+	ATTUNE_DATA_DIR=$(ATTUNE_DATA_DIR) $(VLLM_CPU_ENV) $(PYTHON_VLLM) -m pytest -m vllm tests/vllm --confcutdir=tests/vllm -p tests.fixtures.data -p no:cacheprovider
 
 bench-vllm: venv-vllm vllm-model
 	ATTUNE_DATA_DIR=$(ATTUNE_DATA_DIR) $(VLLM_CPU_ENV) $(PYTHON_VLLM) bench/bench_vllm.py

@@ -1,8 +1,7 @@
 """Session-wide fixtures: the real SmolLM2 model is loaded once and shared.
 
-The converted safetensors folder lives under ATTUNE_DATA_DIR (default
-``.attune`` in the repository), so only the first test session on a machine
-pays for the GGUF conversion.
+The data folder (``data_dir``) comes from tests/fixtures/data.py, the other services'
+fixtures from tests/fixtures, all through ``pytest_plugins``.
 """
 
 from __future__ import annotations
@@ -19,20 +18,18 @@ from attune.services.model.client import ModelClient
 from attune.services.model.core import ModelService
 from attune.services.model.settings import ModelSettings
 
-pytest_plugins = ["tests.fixtures.retrieval", "tests.fixtures.uservec", "tests.fixtures.trainer", "tests.fixtures.echo"]
+pytest_plugins = [
+    "tests.fixtures.data",
+    "tests.fixtures.retrieval",
+    "tests.fixtures.uservec",
+    "tests.fixtures.trainer",
+    "tests.fixtures.echo",
+]
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token"
 # The judge's JSON puts its decision first: 40 tokens hold it and the start of the reason, which keeps
 # judged runs in the tests short on two cores (the default, 96, leaves room for the whole reason).
 os.environ.setdefault("ATTUNE_JUDGE_MAX_TOKENS", "40")
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    path = Path(os.environ.get("ATTUNE_DATA_DIR", ROOT / ".attune"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="session")

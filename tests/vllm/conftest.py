@@ -6,6 +6,10 @@ from the converted safetensors folder: one in process behind VllmBackend, one
 as vLLM's OpenAI-compatible server on 127.0.0.1 behind OpenAIBackend. Both
 serve the same LoRA adapter, made here with PEFT, and the reply PEFT itself
 generates with it is the reference the engines must match.
+
+Of the main suite only the data folder fixture is loaded: ``make test-vllm`` runs pytest with
+``--confcutdir=tests/vllm -p tests.fixtures.data``, so tests/conftest.py and the service fixtures
+it loads (Qdrant, MiniLM, TRL, none of them in .venv-vllm) stay out.
 """
 
 from __future__ import annotations
