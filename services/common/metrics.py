@@ -22,9 +22,12 @@ TOKENS = Counter(
     ["model", "caller_role", "method", "kind"],
 )
 BATCH_SIZE = Histogram(
-    "attune_model_batch_size", "Requests per generate call.", ["model"],
+    "attune_model_batch_size",
+    "Requests per generate call (static batching) or per forward pass (continuous batching).", ["model"],
     buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64),
 )
+# Its rate is the share of wall time the model computes: below 1 under load, the callers starve it.
+MODEL_BUSY = Counter("attune_model_busy_seconds", "Seconds the model spent generating.", ["model"])
 CANCELLED_ROWS = Counter(
     "attune_model_cancelled_rows", "Batch rows dropped mid-generation because their caller went away.",
 )

@@ -1,14 +1,18 @@
-"""The embedded CPU backend: a transformers causal LM with dynamic batching.
+"""The embedded CPU backend: a transformers causal LM with continuous or static batching.
 
-Batched rows are left-padded; each row stops at its own max_tokens; JSON-schema
-requests are constrained with xgrammar; LoRA and prefix adapters load by name
-from the adapter directory on first use.
+``batching=continuous`` (services/model/backends/continuous.py) admits and retires
+requests between decoding steps; ``batching=static`` runs the requests that arrived
+within a short window as one ``generate`` call. Batched rows are left-padded; each
+row stops at its own max_tokens; JSON-schema requests are constrained with xgrammar;
+LoRA and prefix adapters load by name from the adapter directory on first use.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -26,7 +30,7 @@ from transformers import (
 
 from attune.services.common.errors import InvalidArgument, NotFound
 from attune.services.common.logging import get_logger
-from attune.services.common.metrics import BATCH_SIZE, CANCELLED_ROWS
+from attune.services.common.metrics import BATCH_SIZE, CANCELLED_ROWS, MODEL_BUSY
 from attune.services.model.backends.base import (
     Backend,
     BackendInfo,
@@ -37,6 +41,7 @@ from attune.services.model.backends.base import (
     list_adapters,
 )
 from attune.services.model.backends.batching import DynamicBatcher
+from attune.services.model.backends.continuous import ContinuousBatcher
 from attune.services.model.backends.tokens import count_prompt_tokens, prompt_text
 from attune.services.model.settings import ModelSettings
 from attune.services.model.weights import resolve_model_dir
@@ -100,8 +105,7 @@ class TransformersBackend(Backend):
         self.settings = settings
         self.data_dir = data_dir
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
-        self.batcher = DynamicBatcher(self._run_batch, self.executor, settings.max_batch,
-                                      settings.batch_window_ms / 1000)
+        self.batcher = self._batcher()
         self.model = None
         self.tokenizer = None
         self.counter = None
@@ -111,6 +115,20 @@ class TransformersBackend(Backend):
         # Prefix adapters: a PeftModel around the same base weights each (transformers' integration loads LoRA only).
         self._prefix_models: dict[str, object] = {}
         self._adapter_lock = threading.Lock()
+
+    def _batcher(self) -> ContinuousBatcher | DynamicBatcher:
+        if self.settings.batching == "continuous":
+            return ContinuousBatcher(self, self.executor, self.settings.max_batch)
+        return DynamicBatcher(self._run_batch, self.executor, self.settings.max_batch,
+                              self.settings.batch_window_ms / 1000)
+
+    def with_batching(self, batching: str) -> TransformersBackend:
+        """A twin over the same loaded model and generate thread that batches the other way, so that one
+        process compares the modes (benchmarks, tests). Close the original only: they share the thread."""
+        twin = copy.copy(self)
+        twin.settings = self.settings.model_copy(update={"batching": batching})
+        twin.batcher = twin._batcher()
+        return twin
 
     async def start(self) -> None:
         """Load the model; a backend already loaded (shared by a second ModelService) is left as it is."""
@@ -155,10 +173,13 @@ class TransformersBackend(Backend):
         if name and name not in list_adapters(self.settings.adapter_dir):
             raise NotFound(f"adapter {name!r} not found in {self.settings.adapter_dir or '(no adapter dir set)'}")
 
+    def is_prefix_adapter(self, name: str) -> bool:
+        return bool(name) and adapter_type(self.settings.adapter_dir, name) == "PREFIX_TUNING"
+
     def _use_adapter(self, name: str):
         """The model to generate with: the base (for ""), the base with LoRA adapter ``name`` active, or the
         prefix-tuned wrapper of ``name`` over the base; runs on the generate thread."""
-        if not name or adapter_type(self.settings.adapter_dir, name) == "PREFIX_TUNING":
+        if not name or self.is_prefix_adapter(name):
             if self._loaded_adapters:
                 self.model.disable_adapters()
             return self._prefix_model(name) if name else self.model
@@ -185,13 +206,18 @@ class TransformersBackend(Backend):
         import xgrammar
 
         if self._grammar is None:
-            info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
-            self._grammar = xgrammar.GrammarCompiler(info)
+            self._grammar_info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer,
+                                                                         vocab_size=self.model.config.vocab_size)
+            self._grammar = xgrammar.GrammarCompiler(self._grammar_info)
         try:
             # Compact JSON: small models otherwise spend tokens on newlines between every item.
             return self._grammar.compile_json_schema(schema, any_whitespace=False)
         except Exception as err:  # noqa: BLE001 - xgrammar raises RuntimeError on bad schemas
             raise InvalidArgument("json_schema", f"cannot compile: {err}") from None
+
+    def _grammar_vocab(self) -> int:
+        """The vocabulary size of the token bitmasks (known once a schema has been compiled)."""
+        return self._grammar_info.vocab_size
 
     def validate_schema(self, schema: str) -> None:
         self._compiled_schema(schema)
@@ -224,8 +250,10 @@ class TransformersBackend(Backend):
         enc = self.tokenizer([prompt_text(self.tokenizer, j) for j in jobs], return_tensors="pt", padding=True,
                              add_special_tokens=False)
         prompt_len = enc["input_ids"].shape[1]
+        start = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(**enc, **self._generate_kwargs(jobs, prompt_len, gone))
+        MODEL_BUSY.labels(self.model_name).inc(time.perf_counter() - start)
         prompt_counts = enc["attention_mask"].sum(dim=1).tolist()
         return [self._finish(job, out[i, prompt_len:].tolist(), int(prompt_counts[i])) for i, job in enumerate(jobs)]
 
