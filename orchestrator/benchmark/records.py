@@ -129,6 +129,9 @@ class SessionRecord(RecordModel):
     # The method's memory after the session (its ``snapshot``); its shape is the method's own.
     memory: dict[str, Any]
     seconds: float
+    # Wall seconds of the session's parts (Ledger.timed): model calls by role, recall, observe, upkeep,
+    # scoring; the rest of ``seconds`` is orchestration. Empty in records written before it was kept.
+    part_seconds: dict[str, float] = {}
     finished_at: float
 
     @property

@@ -94,11 +94,13 @@ async def run_session(method: Method, simulator: UserSimulator, plan: SessionPla
             break
         message = verdict.message
     upkeep = Ledger()
-    await method.end_session(user_id, upkeep)
+    with upkeep.timed("upkeep"):
+        await method.end_session(user_id, upkeep)
     ledger.merge(upkeep)
     dataset = get_dataset(plan.problem.dataset)
-    task = await score(dataset, plan.problem, draft)
-    agent = await score(dataset, plan.problem, turns[-1].assistant)
+    with ledger.timed("scoring"):
+        task = await score(dataset, plan.problem, draft)
+        agent = await score(dataset, plan.problem, turns[-1].assistant)
     user_tokens = await simulator.count_tokens([t.user for t in turns[1:]])
     return SessionRecord(
         run_id=run_id, method=method.name, profile_id=plan.profile.user_id, user_id=user_id,
@@ -109,6 +111,7 @@ async def run_session(method: Method, simulator: UserSimulator, plan: SessionPla
         draft_answer=draft, task_success=task.correct, task_detail=task.detail,
         agent_answer_correct=agent.correct, metrics=session_metrics(turns, plan, user_tokens),
         memory=method.snapshot(user_id), seconds=round(time.perf_counter() - start, 3),
+        part_seconds={part: round(seconds, 3) for part, seconds in ledger.seconds.items()},
         finished_at=time.time(),
     )
 

@@ -170,7 +170,8 @@ class UserSimulator:
                                    seed=self.seed + 1000 * ctx.session + len(history) + 7919 * attempt,
                                    json_schema=json.dumps(verdict_schema(ids)))
             request.context.CopyFrom(ctx.request("user_simulator", ""))
-            reply = await self.model.chat(request)
+            with ledger.timed("user_simulator"):
+                reply = await self.model.chat(request)
             ledger.add("user_simulator", reply.usage)
             verdict = parse_verdict(reply.text, ids)
             if verdict is not None:

@@ -17,6 +17,9 @@ never know which.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -71,9 +74,34 @@ class MethodSettings(BaseModel):
 
 @dataclass
 class Ledger:
-    """Exact token counts of one session, by role (agent, memory, extractor, user_simulator...)."""
+    """Exact token counts of one session by role (agent, memory, extractor, user_simulator...), and the
+    wall seconds of its parts (model calls by role, recall, observe, upkeep, scoring).
+
+    Parts time exclusively: a part opened inside another (upkeep's model calls) stops the outer
+    one's clock until it closes, so the seconds of all parts add up to no more than the session's.
+    """
 
     tokens: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    _open: list[str] = field(default_factory=list, repr=False)
+    _since: float = field(default=0.0, repr=False)
+
+    @contextmanager
+    def timed(self, part: str) -> Iterator[None]:
+        self._switch()
+        self._open.append(part)
+        try:
+            yield
+        finally:
+            self._switch()
+            self._open.pop()
+
+    def _switch(self) -> None:
+        """Credit the time since the last switch to the innermost open part."""
+        now = time.perf_counter()
+        if self._open:
+            self.seconds[self._open[-1]] = self.seconds.get(self._open[-1], 0.0) + now - self._since
+        self._since = now
 
     def add(self, role: str, usage: common_pb2.TokenUsage) -> None:
         entry = self.tokens.setdefault(role, {"prompt": 0, "completion": 0, "calls": 0})
@@ -86,6 +114,8 @@ class Ledger:
             entry = self.tokens.setdefault(role, {"prompt": 0, "completion": 0, "calls": 0})
             for key, value in counts.items():
                 entry[key] += value
+        for part, seconds in other.seconds.items():
+            self.seconds[part] = self.seconds.get(part, 0.0) + seconds
 
     def total(self) -> int:
         return sum(e["prompt"] + e["completion"] for e in self.tokens.values())
@@ -160,13 +190,15 @@ class Method:
         return ""
 
     async def respond(self, user_id: str, message: str, ledger: Ledger) -> AgentReply:
-        recalled = await self.recall(user_id, message, ledger)
+        with ledger.timed("recall"):
+            recalled = await self.recall(user_id, message, ledger)
         history = self.history[user_id]
         history.append(("user", message))
         text = await self.chat(user_id, agent_messages(recalled.memory, history, self.settings.max_history_turns),
                                ledger, adapter=self.adapter(user_id))
         history.append(("assistant", text))
-        await self.observe(user_id, message, text)
+        with ledger.timed("observe"):
+            await self.observe(user_id, message, text)
         return AgentReply(text, recalled.memory, recalled.reward)
 
     async def end_session(self, user_id: str, ledger: Ledger) -> None:
@@ -187,7 +219,8 @@ class Method:
                                temperature=self.settings.temperature, seed=self.seed + ctx.session,
                                adapter=adapter)
         request.context.CopyFrom(ctx.request(role, self.name))
-        reply = await self.services.model.chat(request)
+        with ledger.timed(ledger_role or role):
+            reply = await self.services.model.chat(request)
         ledger.add(ledger_role or role, reply.usage)
         return reply.text
 

@@ -4,7 +4,7 @@ Writes ``report.md`` and a self-contained ``report.html`` (plots embedded, no
 URL): every summary metric per method and per dataset, session index and
 conflict group with bootstrap intervals over users, paired comparisons of the
 methods (sign tests, Holm-corrected), plots, the judge's audit, what the
-learned user vectors know, and optionally a published table and other runs
+learned user vectors know, where a session's time went, and optionally a published table and other runs
 beside the first. docs/benchmark.md ("The report") describes the statistics;
 the modules are collect (streaming read), stats, analysis, vectors, plots,
 sections and render.
@@ -39,7 +39,7 @@ def write_report(run_dirs: list[Path], out_dir: Path | None = None, reference: P
     for other in others:
         blocks += sections.versus(first, other)
     blocks += [*sections.plots(first), *sections.judge(first), *sections.user_vectors(first),
-               *sections.breakdowns(first)]
+               *sections.time_profile(first), *sections.breakdowns(first)]
     out_dir = Path(out_dir or run_dirs[0])
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = write_markdown(blocks, out_dir / "report.md")

@@ -51,6 +51,9 @@ class Session(NamedTuple):
     labels: dict[str, str]
     values: tuple[float | None, ...]
     replies: str
+    seconds: float = 0.0
+    # Ledger.timed's parts (model calls by role, recall, observe, upkeep, scoring): their wall seconds.
+    parts: dict[str, float] = {}
 
 
 @dataclass
@@ -113,7 +116,8 @@ def read_run(folder: Path, names: tuple[str, ...]) -> Run:
             labels = {by: BREAKDOWNS[by](record) for by in GROUPS}
             values = tuple(m.compute(record, judgment) for m in metrics)
             digest = hashlib.sha256("\0".join(t.assistant for t in record.turns).encode()).hexdigest()
-            sessions[record.key] = Session(record.method, record.profile_id, record.session, labels, values, digest)
+            sessions[record.key] = Session(record.method, record.profile_id, record.session, labels, values, digest,
+                                           record.seconds, record.part_seconds)
             vectors.add(record.method, record.profile_id, record.session, record.memory)
     if not sessions:
         raise ReportError(f"{sessions_path} holds no finished session")

@@ -68,6 +68,35 @@ def per_method(analysis: Analysis) -> list[Block]:
             Table(["method", "users", "sessions", *names], rows)]
 
 
+def time_profile(analysis: Analysis) -> list[Block]:
+    """Mean wall seconds per session of each part, by method: where the run's time went."""
+    timed = [s for s in analysis.run.sessions if s.parts]
+    if not timed:
+        return []
+    parts = sorted({p for s in timed for p in s.parts}, key=lambda p: -sum(s.parts.get(p, 0.0) for s in timed))
+    rows = []
+    for method in [*analysis.methods, "all"]:
+        mine = [s for s in timed if method in ("all", s.method)]
+        if not mine:
+            continue
+        total = sum(s.seconds for s in mine)
+        spent = [sum(s.parts.get(p, 0.0) for s in mine) for p in parts]
+        rest = total - sum(spent)
+        rows.append([method, str(len(mine)), f"{total / len(mine):.1f}",
+                     *(_seconds_share(x, total, len(mine)) for x in [*spent, rest])])
+    return [Heading("Where a session's time goes"),
+            Text("Mean wall seconds per session, and their share of the session's time. A part is timed "
+                 "around its calls: a model call by its role (waiting for a batch included), recall (extraction "
+                 "and retrieval before the reply), observe (after it), upkeep (the end of the session), scoring "
+                 "(the task check). Orchestration is the rest. Sessions run side by side share the model, so at "
+                 "a concurrency above 1 a part's seconds include waiting for the others'."),
+            Table(["method", "sessions", "seconds", *parts, "orchestration"], rows)]
+
+
+def _seconds_share(seconds: float, total: float, sessions: int) -> str:
+    return f"{seconds / sessions:.2f} ({seconds / total:.0%})" if total > 0 else "-"
+
+
 def breakdowns(analysis: Analysis) -> list[Block]:
     names = analysis.run.names
     blocks: list[Block] = []

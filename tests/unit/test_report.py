@@ -26,9 +26,10 @@ from attune.orchestrator.benchmark.records import (
 )
 from attune.orchestrator.benchmark.summary import SUMMARY
 from attune.orchestrator.cli import main
-from attune.orchestrator.report import write_report
+from attune.orchestrator.report import sections, write_report
 from attune.orchestrator.report.analysis import analyze
 from attune.orchestrator.report.collect import read_run
+from attune.orchestrator.report.render import Table
 from attune.orchestrator.report.stats import direction_agreement, holm, mean_interval, sign_test
 
 YES, NO = "OPINION_YES", "OPINION_NO"
@@ -202,3 +203,26 @@ def test_the_command_prints_both_paths(run_dir, tmp_path, capsys):
     assert main(["report", str(run_dir), "--out", str(tmp_path / "out"), "--resamples", "200"]) == 0
     assert capsys.readouterr().out.split() == [str(tmp_path / "out" / "report.md"),
                                                str(tmp_path / "out" / "report.html")]
+
+
+def test_the_time_profile_gives_each_parts_mean_and_the_rest_as_orchestration(tmp_path):
+    folder = tmp_path / "timed"
+    folder.mkdir()
+    records = [record("vanilla", u, 1).model_copy(update={"seconds": 10.0, "part_seconds": {"agent": 6.0,
+                                                                                           "user_simulator": 3.0}})
+               for u in USERS[:2]]
+    records.append(record("rag", "u1", 1).model_copy(update={"seconds": 20.0, "part_seconds": {
+        "agent": 6.0, "user_simulator": 4.0, "recall": 8.0}}))
+    (folder / "sessions.jsonl").write_text("".join(r.model_dump_json() + "\n" for r in records))
+    (table,) = [b for b in sections.time_profile(analyze(read_run(folder, tuple(SUMMARY)), 200, 0))
+                if isinstance(b, Table)]
+    # Parts by their seconds over the whole run: agent 18, user_simulator 10, recall 8.
+    assert table.header == ["method", "sessions", "seconds", "agent", "user_simulator", "recall", "orchestration"]
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert rows["vanilla"] == ["2", "10.0", "6.00 (60%)", "3.00 (30%)", "0.00 (0%)", "1.00 (10%)"]
+    assert rows["rag"] == ["1", "20.0", "6.00 (30%)", "4.00 (20%)", "8.00 (40%)", "2.00 (10%)"]
+    assert rows["all"][:2] == ["3", "13.3"]
+
+
+def test_records_without_part_seconds_give_no_time_profile(analysis):
+    assert sections.time_profile(analysis) == []
