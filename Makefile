@@ -64,11 +64,12 @@ check-protos: install
 
 bench: install
 	$(VENV_PY) bench/bench_model.py
+	$(VENV_PY) bench/bench_model.py --step-costs
 	$(VENV_PY) bench/bench_retrieval.py
 	$(VENV_PY) bench/memory_quality.py --split train --parts retrieval
 	$(VENV_PY) bench/memory_quality.py --split heldout --finetune
 	$(VENV_PY) bench/bench_uservec.py
-	$(VENV_PY) bench/bench_sessions.py
+	$(VENV_PY) bench/bench_sessions.py --docs sessions
 	$(VENV_PY) bench/bench_report.py
 	$(VENV_PY) bench/bench_study.py --whole
 	$(VENV_PY) bench/bench_fuzz.py

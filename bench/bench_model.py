@@ -12,6 +12,11 @@ process. Only one of the two generates at any time. Rounds alternate the modes
 so drift on a shared machine hits all of them alike.
 
     .venv/bin/python bench/bench_model.py [--rounds 2] [--max-tokens 64] [--dtypes float32,bfloat16]
+    .venv/bin/python bench/bench_model.py --step-costs
+
+``--step-costs`` times the model's own steps instead, in process without the service: a prompt
+(prefill) of 250 and 500 tokens at batch 1 and 4, and one decoding step at batch 1, 4 and 8 over a
+300-token cache; what batching can gain on this machine follows from them (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -104,6 +109,46 @@ async def bench(args) -> dict:
     return {name: statistics.median(values) for name, values in results.items()}
 
 
+def step_costs(data_dir: Path) -> None:
+    """Best of a few timings of the model's forward pass: prompts (prefill) and decoding steps, by batch size."""
+    import torch
+    from transformers import AutoModelForCausalLM, DynamicCache
+
+    from attune.services.model.weights import resolve_model_dir
+
+    folder, name = resolve_model_dir("", data_dir, "float32")
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+
+    def best(step, repeats: int = 3) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    table = Table("pass", "batch", "tokens per row", "seconds", "ms per row-token", title=f"{name}: forward passes")
+    with torch.inference_mode():
+        for length in (250, 500):
+            for batch in (1, 4):
+                ids = torch.randint(100, 40000, (batch, length))
+                seconds = best(lambda ids=ids: model(input_ids=ids, logits_to_keep=1))
+                per_token = seconds / batch / length * 1000
+                table.add_row("prefill", str(batch), str(length), f"{seconds:.3f}", f"{per_token:.2f}")
+        single = None
+        for batch in (1, 4, 8):
+            cache = DynamicCache()
+            model(input_ids=torch.randint(100, 40000, (batch, 300)), past_key_values=cache, logits_to_keep=1)
+            token = torch.randint(100, 40000, (batch, 1))
+            seconds = best(lambda token=token, cache=cache: model(input_ids=token, past_key_values=cache,
+                                                                  logits_to_keep=1), 5)
+            single = single or seconds
+            table.add_row("decode", str(batch), "1", f"{seconds:.3f}", f"{seconds / batch * 1000:.1f}")
+        Console().print(table)
+    print_ratios({"decode step batch 8 / batch 1 (time)": seconds / single,
+                  "tokens/s batch 8 / batch 1 (the most batching can give)": 8 * single / seconds})
+
+
 def report(medians: dict[str, float]) -> dict[str, float]:
     table = Table("mode", "completion tokens/s (median)", title="model service throughput")
     for name, value in medians.items():
@@ -132,7 +177,11 @@ def main() -> None:
     parser.add_argument("--dtypes", default="float32", help="comma list; the service runs float32")
     parser.add_argument("--data-dir", default=os.environ.get("ATTUNE_DATA_DIR", str(ROOT / ".attune")))
     parser.add_argument("--json-out", help="write medians and ratios here")
+    parser.add_argument("--step-costs", action="store_true", help="time prefill and decoding steps by batch size")
     args = parser.parse_args()
+    if args.step_costs:
+        step_costs(Path(args.data_dir))
+        return
     medians = asyncio.run(bench(args))
     ratios = report(medians)
     if args.json_out:

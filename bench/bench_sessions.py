@@ -9,8 +9,9 @@ and idle while another is measured. Per mode:
 * for each concurrency (``--concurrency``, default 1, 4, 8, 16): one fixed small
   experiment (vanilla, ``--profiles`` users, one session each, judge off) over gRPC,
   giving its sessions per hour, the completion tokens per second it drove through the
-  model service (from the service's /metrics), that figure over the ceiling, and the
-  model's busy share of the wall time (attune_model_busy_seconds).
+  model service (from the service's /metrics), that figure over the ceiling, the prompt
+  tokens per second, the model's busy share of the wall time (attune_model_busy_seconds)
+  and, under continuous batching, the share of that spent on prompts (prefill).
 
 Concurrencies alternate the modes, so drift on a shared machine hits both alike. Targets
 (issue 16): sessions per hour at concurrency 8 >= 3.5x concurrency 1; tokens per second
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,25 +62,29 @@ class Service:
     target: str
     metrics_url: str
 
-    def counters(self) -> tuple[float, float]:
-        """(completion tokens, busy seconds) of the model so far, from its /metrics."""
+    def counters(self) -> Counter:
+        """The model's tokens by kind and busy seconds by phase so far, from its /metrics."""
         with urllib.request.urlopen(self.metrics_url, timeout=10) as reply:
             text = reply.read().decode()
-        tokens = busy = 0.0
+        found = Counter()
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if sample.name == "attune_model_tokens_total" and sample.labels.get("kind") == "completion":
-                    tokens += sample.value
+                if sample.name == "attune_model_tokens_total":
+                    found[sample.labels["kind"]] += sample.value
                 elif sample.name == "attune_model_busy_seconds_total":
-                    busy += sample.value
-        return tokens, busy
+                    found["busy"] += sample.value
+                    found[sample.labels["phase"]] += sample.value
+        return found
 
 
 @dataclass
 class Measure:
     sessions_per_hour: float
     tokens_per_s: float
+    prompt_tokens_per_s: float
     busy: float
+    # Of the busy time, the share spent on prompts (continuous batching times it apart; static cannot: None).
+    prefill: float | None
 
 
 def start_service(args, mode: str) -> Service:
@@ -114,15 +120,18 @@ async def ceiling(service: Service, max_tokens: int) -> float:
 
 async def driven(args, service: Service, concurrency: int, common: CommonSettings) -> Measure:
     os.environ["ATTUNE_MODEL_TARGET"] = service.target
-    tokens_before, busy_before = service.counters()
+    before = service.counters()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         result = await run_experiment(experiment(args, concurrency), Path(out), common, json_logs=True, judge=False)
         seconds = time.perf_counter() - start
     if result.failures:
         raise RuntimeError(f"bench run failed: {result.failures}")
-    tokens, busy = service.counters()
-    return Measure(result.finished / seconds * 3600, (tokens - tokens_before) / seconds, (busy - busy_before) / seconds)
+    spent = service.counters()
+    spent.subtract(before)
+    prefill = spent["prefill"] / spent["busy"] if spent["prefill"] and spent["busy"] else None
+    return Measure(result.finished / seconds * 3600, spent["completion"] / seconds, spent["prompt"] / seconds,
+                   spent["busy"] / seconds, prefill)
 
 
 async def bench(args) -> tuple[dict[str, float], dict[tuple[str, int], Measure]]:
@@ -152,7 +161,8 @@ async def bench(args) -> tuple[dict[str, float], dict[tuple[str, int], Measure]]
 def rows(ceilings: dict[str, float], measures: dict[tuple[str, int], Measure]) -> list[list[str]]:
     best = max(ceilings.values())
     return [[mode, str(c), f"{m.sessions_per_hour:.0f}", f"{m.tokens_per_s:.1f}", f"{m.tokens_per_s / best:.0%}",
-             f"{m.busy:.0%}"] for (mode, c), m in measures.items()]
+             f"{m.prompt_tokens_per_s:.0f}", f"{m.busy:.0%}", "-" if m.prefill is None else f"{m.prefill:.0%}"]
+            for (mode, c), m in measures.items()]
 
 
 def ratios(ceilings: dict[str, float], measures: dict[tuple[str, int], Measure], concurrency: list[int]) -> dict:
@@ -170,7 +180,8 @@ def ratios(ceilings: dict[str, float], measures: dict[tuple[str, int], Measure],
 
 
 def report(args, ceilings, measures) -> None:
-    columns = ["batching", "concurrency", "sessions/hour", "tokens/s driven", "of the ceiling", "model busy"]
+    columns = ["batching", "concurrency", "sessions/hour", "tokens/s driven", "of the ceiling", "prompt tokens/s",
+               "model busy", "of it prefill"]
     title = (f"{args.profiles} sessions of <= {args.max_turns} turns, vanilla, SmolLM2-135M via gRPC, "
              f"{args.backend} backend")
     table = Table(*columns, title=title)

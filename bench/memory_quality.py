@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from attune.orchestrator.conflicts.templates import TEMPLATES  # noqa: E402
+from attune.orchestrator.personalized import remember  # noqa: E402
 from attune.orchestrator.profiles.schema import load_schema  # noqa: E402
 from attune.services.common.cards import card_id  # noqa: E402
 from attune.services.common.logging import setup_logging  # noqa: E402
@@ -316,17 +317,6 @@ def retractions(cases: dict, opts: dict[str, Option], split: str, per_family: in
     return out
 
 
-async def apply_turn(extractor, core: RetrievalService, user: str, text: str) -> None:
-    """What a rag method does with a user turn: extract with the known cards, delete what it supersedes or
-    retracts, store the new cards."""
-    known = (await core.list_cards(retrieval_pb2.ListCardsRequest(user_id=user))).cards
-    reply = await extractor.extract(turn(user, text, known))
-    for removed in reply.removed_card_ids:
-        await core.delete_card(retrieval_pb2.DeleteCardRequest(user_id=user, card_id=removed))
-    if reply.cards:
-        await core.upsert_cards(retrieval_pb2.UpsertCardsRequest(cards=reply.cards))
-
-
 async def supersession_figures(extractor, core: RetrievalService, matcher: OptionMatcher, cases: dict,
                                opts: dict[str, Option], split: str, limit: int, seed: int,
                                progress: Progress) -> Figures:
@@ -340,7 +330,7 @@ async def supersession_figures(extractor, core: RetrievalService, matcher: Optio
         user = f"update-{n}"
         await core.upsert_cards(retrieval_pb2.UpsertCardsRequest(
             cards=[card_of(user, o) for o in fill_up([old], opts, rng)]))
-        await apply_turn(extractor, core, user, text)
+        await remember(extractor, core, turn(user, text))
         reply = await core.retrieve(retrieval_pb2.RetrieveRequest(user_id=user, query=cases["requests"][old][0],
                                                                   top_k=10, select_k=3))
         selected = [c.card for c in reply.candidates if c.selected]

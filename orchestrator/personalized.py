@@ -141,21 +141,8 @@ class PersonalizedLLM:
 
     async def _remember(self, user_id: str, history: list[tuple[str, str]],
                         message: str) -> extractor_pb2.ExtractResponse:
-        """Extract cards from the message, delete the known cards it supersedes or retracts, store the new ones;
-        returns the extractor's answer."""
-        known = await self.retrieval.list_cards(retrieval_pb2.ListCardsRequest(user_id=user_id))
-        found = await self.extractor.extract(extractor_pb2.ExtractRequest(
-            context=self._context(user_id, "extractor"), user_id=user_id, turns=extraction_turns(history, message),
-            known_cards=known.cards))
-        for card_id in found.removed_card_ids:
-            try:
-                await self.retrieval.delete_card(retrieval_pb2.DeleteCardRequest(user_id=user_id, card_id=card_id))
-            except NotFound:  # already gone: deleted by a concurrent turn, or a retried one
-                pass
-        if found.cards:
-            await self.retrieval.upsert_cards(retrieval_pb2.UpsertCardsRequest(
-                context=self._context(user_id, "extractor"), cards=found.cards))
-        return found
+        return await remember(self.extractor, self.retrieval, extractor_pb2.ExtractRequest(
+            context=self._context(user_id, "extractor"), user_id=user_id, turns=extraction_turns(history, message)))
 
     async def _learn(self, user_id: str, reward: float, session: _Session) -> None:
         pending, session.pending = session.pending, None
@@ -197,3 +184,19 @@ class PersonalizedLLM:
                 await self.uservec.reset_user(uservec_pb2.ResetRequest(user_id=user_id))
             except NotFound:
                 pass
+
+
+async def remember(extractor, retrieval, request: extractor_pb2.ExtractRequest) -> extractor_pb2.ExtractResponse:
+    """What a card method does with a user turn: extract cards from ``request`` (its turns) given the user's known
+    cards, delete the known cards they supersede or retract, store the new ones; returns the extractor's answer."""
+    known = await retrieval.list_cards(retrieval_pb2.ListCardsRequest(user_id=request.user_id))
+    request.known_cards.extend(known.cards)
+    found = await extractor.extract(request)
+    for card_id in found.removed_card_ids:
+        try:
+            await retrieval.delete_card(retrieval_pb2.DeleteCardRequest(user_id=request.user_id, card_id=card_id))
+        except NotFound:  # already gone: deleted by a concurrent turn, or a retried one
+            pass
+    if found.cards:
+        await retrieval.upsert_cards(retrieval_pb2.UpsertCardsRequest(context=request.context, cards=found.cards))
+    return found

@@ -40,7 +40,10 @@ def adapter_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 async def model_core(data_dir, adapter_dir) -> ModelService:
     setup_logging("tests", "warning", json=True)
-    core = ModelService(ModelSettings(adapter_dir=adapter_dir, max_batch=8, batch_window_ms=20), data_dir)
+    # Static batching: test_model_service checks its batches call by call; test_continuous_batching runs a
+    # continuous twin over the same loaded model, and services started as processes batch continuously (the default).
+    core = ModelService(ModelSettings(adapter_dir=adapter_dir, max_batch=8, batch_window_ms=20, batching="static"),
+                        data_dir)
     await core.start()
     yield core
     await core.close()

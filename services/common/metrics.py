@@ -26,8 +26,9 @@ BATCH_SIZE = Histogram(
     "Requests per generate call (static batching) or per forward pass (continuous batching).", ["model"],
     buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64),
 )
-# Its rate is the share of wall time the model computes: below 1 under load, the callers starve it.
-MODEL_BUSY = Counter("attune_model_busy_seconds", "Seconds the model spent generating.", ["model"])
+# Its rate is the share of wall time the model computes: below 1 under load, the callers starve it. Phase:
+# "prefill" (prompts) and "decode" (one token per row) under continuous batching; "generate" (both) under static.
+MODEL_BUSY = Counter("attune_model_busy_seconds", "Seconds the model spent generating, by phase.", ["model", "phase"])
 CANCELLED_ROWS = Counter(
     "attune_model_cancelled_rows", "Batch rows dropped mid-generation because their caller went away.",
 )

@@ -23,9 +23,9 @@ class ModelSettings(ServiceSettings):
     # degenerates on some prompts in bfloat16 (docs/performance.md).
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     max_batch: int = Field(8, ge=1, le=256)
-    # transformers backend: "continuous" admits and retires requests between decoding steps;
-    # "static" runs the requests that arrived within batch_window_ms as one generate call.
-    batching: Literal["continuous", "static"] = "static"
+    # transformers backend: "continuous" admits and retires requests between decoding steps (an idle model
+    # waits batch_window_ms for more); "static" runs the requests of one batch_window_ms as one generate call.
+    batching: Literal["continuous", "static"] = "continuous"
     batch_window_ms: float = Field(10.0, ge=0, le=1000)
     # 0: the model's own context window.
     max_context: int = Field(0, ge=0)

@@ -83,10 +83,12 @@ def _pad_left(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
 class ContinuousBatcher:
     """The scheduler. ``backend`` is the TransformersBackend whose model, tokenizer and schema compiler it uses."""
 
-    def __init__(self, backend, executor, max_batch: int):
+    def __init__(self, backend, executor, max_batch: int, window_s: float = 0.0):
         self.backend = backend
         self.executor = executor
         self.max_batch = max_batch
+        # An idle model waits this long after a request for others to prefill with it (requests sent together).
+        self.window_s = window_s
         self.incoming: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self.waiting: deque[_Request] = deque()
         self.lock = threading.Lock()
@@ -131,6 +133,13 @@ class ContinuousBatcher:
 
     def _has_work(self) -> bool:
         """Move arrivals to the waiting line; False (and the loop ends) when nothing runs or waits."""
+        if not self.rows and not self.waiting and self.window_s:
+            try:
+                self.waiting.append(self.incoming.get(timeout=self.window_s))
+            except queue.Empty:
+                pass
+            else:
+                time.sleep(self.window_s)
         while True:
             try:
                 self.waiting.append(self.incoming.get_nowait())
@@ -181,7 +190,7 @@ class ContinuousBatcher:
                             add_special_tokens=False)
             mask = enc["attention_mask"]
             cache = DynamicCache()
-            logits = self._forward(enc["input_ids"], mask, (mask.cumsum(-1) - 1).clamp(min=0), cache)
+            logits = self._forward(enc["input_ids"], mask, (mask.cumsum(-1) - 1).clamp(min=0), cache, "prefill")
             rows = [self._new_row(r, int(n)) for r, n in zip(requests, mask.sum(-1).tolist(), strict=True)]
         except Exception as err:  # noqa: BLE001 - delivered to their callers
             log.exception("prefill_failed", rows=len(requests))
@@ -224,17 +233,17 @@ class ContinuousBatcher:
             return
         positions = self.mask.sum(-1, keepdim=True)
         self.mask = torch.cat([self.mask, torch.ones((len(self.rows), 1), dtype=self.mask.dtype)], dim=1)
-        logits = self._forward(self.last, self.mask, positions, self.cache)
+        logits = self._forward(self.last, self.mask, positions, self.cache, "decode")
         self._advance(self.rows, logits, first=0)
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
-                 cache: DynamicCache) -> torch.Tensor:
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache,
+                 phase: str) -> torch.Tensor:
         BATCH_SIZE.labels(self.backend.model_name).observe(ids.shape[0])
         start = time.perf_counter()
         with torch.inference_mode():
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                              use_cache=True, logits_to_keep=1)
-        MODEL_BUSY.labels(self.backend.model_name).inc(time.perf_counter() - start)
+        MODEL_BUSY.labels(self.backend.model_name, phase).inc(time.perf_counter() - start)
         return out.logits[:, -1, :].float()
 
     def _advance(self, rows: list[_Row], logits: torch.Tensor, first: int) -> None:

@@ -118,7 +118,7 @@ class TransformersBackend(Backend):
 
     def _batcher(self) -> ContinuousBatcher | DynamicBatcher:
         if self.settings.batching == "continuous":
-            return ContinuousBatcher(self, self.executor, self.settings.max_batch)
+            return ContinuousBatcher(self, self.executor, self.settings.max_batch, self.settings.batch_window_ms / 1000)
         return DynamicBatcher(self._run_batch, self.executor, self.settings.max_batch,
                               self.settings.batch_window_ms / 1000)
 
@@ -253,7 +253,7 @@ class TransformersBackend(Backend):
         start = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(**enc, **self._generate_kwargs(jobs, prompt_len, gone))
-        MODEL_BUSY.labels(self.model_name).inc(time.perf_counter() - start)
+        MODEL_BUSY.labels(self.model_name, "generate").inc(time.perf_counter() - start)
         prompt_counts = enc["attention_mask"].sum(dim=1).tolist()
         return [self._finish(job, out[i, prompt_len:].tolist(), int(prompt_counts[i])) for i, job in enumerate(jobs)]
 
@@ -273,7 +273,9 @@ class TransformersBackend(Backend):
         return await self.batcher.submit(job)
 
     async def stream(self, job: Job) -> AsyncIterator[Delta | Completion]:
-        """Stream one request on its own (no batching), sharing the generate thread."""
+        """Stream one request on its own (no batching), sharing the generate thread: it starts when the batcher
+        lets go of the thread (static: after the current generate call; continuous: once no request runs or
+        waits)."""
         from transformers import AsyncTextIteratorStreamer
 
         loop = asyncio.get_running_loop()
