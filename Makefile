@@ -65,6 +65,7 @@ check-protos: install
 bench: install
 	$(VENV_PY) bench/bench_model.py
 	$(VENV_PY) bench/bench_model.py --step-costs
+	$(VENV_PY) bench/bench_model.py --staggered
 	$(VENV_PY) bench/bench_retrieval.py
 	$(VENV_PY) bench/memory_quality.py --split train --parts retrieval
 	$(VENV_PY) bench/memory_quality.py --split heldout --finetune

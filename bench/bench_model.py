@@ -13,6 +13,12 @@ so drift on a shared machine hits all of them alike.
 
     .venv/bin/python bench/bench_model.py [--rounds 2] [--max-tokens 64] [--dtypes float32,bfloat16]
     .venv/bin/python bench/bench_model.py --step-costs
+    .venv/bin/python bench/bench_model.py --staggered
+
+``--staggered`` sends 16 requests of different lengths, one every 0.3 s (as concurrent sessions
+do), to each batching mode in process: attune's static and continuous batchers, and transformers'
+own continuous-batching manager (``init_continuous_batching``, greedy, the same prompts), and
+prints the completion tokens per second of each over the makespan, and the mean latency.
 
 ``--step-costs`` times the model's own steps instead, in process without the service: a prompt
 (prefill) of 250 and 500 tokens at batch 1 and 4, and one decoding step at batch 1, 4 and 8 over a
@@ -109,6 +115,83 @@ async def bench(args) -> dict:
     return {name: statistics.median(values) for name, values in results.items()}
 
 
+STAGGER_S = 0.3
+
+
+def staggered_jobs(count: int = 16):
+    from attune.services.model.backends.base import Job
+
+    return [Job(messages=(("user", PROMPTS[i % len(PROMPTS)]),), max_tokens=24 + 24 * (i % 4)) for i in range(count)]
+
+
+async def staggered_attune(backend, jobs) -> tuple[float, float, int]:
+    """(makespan, mean latency, completion tokens) of ``jobs`` sent one every STAGGER_S to an attune batcher."""
+    async def one(i, job):
+        await asyncio.sleep(i * STAGGER_S)
+        start = time.perf_counter()
+        done = await backend.complete(job)
+        return time.perf_counter() - start, done.completion_tokens
+
+    start = time.perf_counter()
+    results = await asyncio.gather(*[one(i, j) for i, j in enumerate(jobs)])
+    return time.perf_counter() - start, statistics.mean(r[0] for r in results), sum(r[1] for r in results)
+
+
+def staggered_transformers(backend, jobs) -> tuple[float, float, int]:
+    """The same with transformers' continuous-batching manager over the same weights."""
+    from transformers import GenerationConfig
+
+    from attune.services.model.backends.tokens import prompt_text
+
+    tokenizer, model = backend.tokenizer, backend.model
+    config = GenerationConfig(do_sample=False, max_new_tokens=96, eos_token_id=tokenizer.eos_token_id,
+                              pad_token_id=tokenizer.pad_token_id)
+    manager = model.init_continuous_batching(generation_config=config)
+    manager.start()
+    sent: dict[str, float] = {}
+    latencies, tokens = [], 0
+    try:
+        start = time.perf_counter()
+        for i, job in enumerate(jobs):
+            time.sleep(max(0.0, start + i * STAGGER_S - time.perf_counter()))
+            ids = tokenizer(prompt_text(tokenizer, job), add_special_tokens=False)["input_ids"]
+            sent[manager.add_request(ids, request_id=f"r{i}", max_new_tokens=job.max_tokens)] = time.perf_counter()
+            while (result := manager.get_result(timeout=0)) is not None:
+                latencies.append(time.perf_counter() - sent[result.request_id])
+                tokens += len(result.generated_tokens)
+        while len(latencies) < len(jobs):
+            result = manager.get_result(timeout=1)
+            if result is not None:
+                latencies.append(time.perf_counter() - sent[result.request_id])
+                tokens += len(result.generated_tokens)
+        return time.perf_counter() - start, statistics.mean(latencies), tokens
+    finally:
+        manager.stop(block=True)
+
+
+async def staggered(data_dir: Path) -> None:
+    core = ModelService(ModelSettings(max_batch=8, batching="static"), data_dir)
+    await core.start()
+    static = core.backend
+    modes = {"attune static": static, "attune continuous": static.with_batching("continuous")}
+    jobs = staggered_jobs()
+    await static.complete(jobs[0])  # warm-up
+    table = Table("mode", "completion tokens/s", "mean latency (s)", "tokens",
+                  title=f"{len(jobs)} requests, one every {STAGGER_S} s, in process")
+    found = {}
+    for name, backend in modes.items():
+        found[name] = await staggered_attune(backend, jobs)
+    found["transformers manager"] = await asyncio.get_running_loop().run_in_executor(
+        static.executor, staggered_transformers, static, jobs)
+    for name, (makespan, latency, tokens) in found.items():
+        table.add_row(name, f"{tokens / makespan:.1f}", f"{latency:.2f}", str(tokens))
+    Console().print(table)
+    rate = {name: tokens / makespan for name, (makespan, _, tokens) in found.items()}
+    print_ratios({"attune continuous / attune static": rate["attune continuous"] / rate["attune static"],
+                  "transformers manager / attune static": rate["transformers manager"] / rate["attune static"]})
+    await core.close()
+
+
 def step_costs(data_dir: Path) -> None:
     """Best of a few timings of the model's forward pass: prompts (prefill) and decoding steps, by batch size."""
     import torch
@@ -178,9 +261,13 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("ATTUNE_DATA_DIR", str(ROOT / ".attune")))
     parser.add_argument("--json-out", help="write medians and ratios here")
     parser.add_argument("--step-costs", action="store_true", help="time prefill and decoding steps by batch size")
+    parser.add_argument("--staggered", action="store_true", help="staggered arrivals: every batching mode")
     args = parser.parse_args()
     if args.step_costs:
         step_costs(Path(args.data_dir))
+        return
+    if args.staggered:
+        asyncio.run(staggered(Path(args.data_dir)))
         return
     medians = asyncio.run(bench(args))
     ratios = report(medians)
