@@ -150,20 +150,22 @@ def staggered_transformers(backend, jobs) -> tuple[float, float, int]:
     manager.start()
     sent: dict[str, float] = {}
     latencies, tokens = [], 0
+
+    def collect(timeout: float) -> None:
+        nonlocal tokens
+        while (result := manager.get_result(timeout=timeout)) is not None:
+            latencies.append(time.perf_counter() - sent[result.request_id])
+            tokens += len(result.generated_tokens)
+
     try:
         start = time.perf_counter()
         for i, job in enumerate(jobs):
             time.sleep(max(0.0, start + i * STAGGER_S - time.perf_counter()))
             ids = tokenizer(prompt_text(tokenizer, job), add_special_tokens=False)["input_ids"]
             sent[manager.add_request(ids, request_id=f"r{i}", max_new_tokens=job.max_tokens)] = time.perf_counter()
-            while (result := manager.get_result(timeout=0)) is not None:
-                latencies.append(time.perf_counter() - sent[result.request_id])
-                tokens += len(result.generated_tokens)
+            collect(0)
         while len(latencies) < len(jobs):
-            result = manager.get_result(timeout=1)
-            if result is not None:
-                latencies.append(time.perf_counter() - sent[result.request_id])
-                tokens += len(result.generated_tokens)
+            collect(1)
         return time.perf_counter() - start, statistics.mean(latencies), tokens
     finally:
         manager.stop(block=True)

@@ -32,6 +32,7 @@ from transformers import DynamicCache
 from attune.services.common.logging import get_logger
 from attune.services.common.metrics import BATCH_SIZE, CANCELLED_ROWS, MODEL_BUSY
 from attune.services.model.backends.base import Completion, Job
+from attune.services.model.backends.grammar import constrain
 from attune.services.model.backends.tokens import prompt_text
 
 log = get_logger(__name__)
@@ -99,7 +100,6 @@ class ContinuousBatcher:
         self.rows: list[_Row] = []
         self.cache: DynamicCache | None = None
         self.mask: torch.Tensor | None = None
-        self.last: torch.Tensor | None = None
         self.model = None
         self.adapter = ""
 
@@ -216,14 +216,12 @@ class ContinuousBatcher:
         """Append prefilled rows to the batch; the shorter side is left-padded to the common length."""
         if not self.rows:
             self.rows, self.cache, self.mask = rows, cache, mask
-            self.last = torch.zeros((len(rows), 1), dtype=torch.long)
             return
         length = max(self.mask.shape[1], mask.shape[1])
         for mine, theirs in zip(self.cache.layers, cache.layers, strict=True):
             mine.keys = torch.cat([_pad_left(mine.keys, length, -2), _pad_left(theirs.keys, length, -2)])
             mine.values = torch.cat([_pad_left(mine.values, length, -2), _pad_left(theirs.values, length, -2)])
         self.mask = torch.cat([_pad_left(self.mask, length, -1), _pad_left(mask, length, -1)])
-        self.last = torch.cat([self.last, torch.zeros((len(rows), 1), dtype=torch.long)])
         self.rows += rows
 
     def _decode(self) -> None:
@@ -233,7 +231,8 @@ class ContinuousBatcher:
             return
         positions = self.mask.sum(-1, keepdim=True)
         self.mask = torch.cat([self.mask, torch.ones((len(self.rows), 1), dtype=self.mask.dtype)], dim=1)
-        logits = self._forward(self.last, self.mask, positions, self.cache, "decode")
+        last = torch.tensor([[row.tokens[-1]] for row in self.rows])
+        logits = self._forward(last, self.mask, positions, self.cache, "decode")
         self._advance(self.rows, logits, first=0)
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache,
@@ -252,7 +251,6 @@ class ContinuousBatcher:
         finished = []
         for offset, (row, token) in enumerate(zip(rows, tokens, strict=True)):
             row.tokens.append(token)
-            self.last[first + offset, 0] = token
             if row.matcher is not None and not row.matcher.is_terminated():
                 row.matcher.accept_token(token)
             if self._finished(row, token):
@@ -261,27 +259,21 @@ class ContinuousBatcher:
             for index in finished:
                 row = self.rows[index]
                 row.request.deliver(self.backend._finish(row.job, row.tokens, row.prompt_tokens))
-            self._keep([i for i in range(len(self.rows)) if i not in set(finished)])
+            done = set(finished)
+            self._keep([i for i in range(len(self.rows)) if i not in done])
 
     def _sample(self, rows: list[_Row], logits: torch.Tensor) -> list[int]:
-        if any(row.matcher is not None for row in rows):
-            self._mask_schemas(rows, logits)
+        schemas = [row.job.json_schema for row in rows if row.matcher is not None]
+        if schemas:
+            import xgrammar
+
+            vocab = self.backend._compiled_schema(schemas[0]).tokenizer_info.vocab_size
+            constrain(logits, xgrammar.allocate_token_bitmask(len(rows), vocab), [row.matcher for row in rows])
         tokens = logits.argmax(-1).tolist()
         for i, row in enumerate(rows):
             if row.generator is not None:
                 tokens[i] = _sample_row(logits[i], row.job.temperature, row.job.top_p, row.generator)
         return tokens
-
-    def _mask_schemas(self, rows: list[_Row], logits: torch.Tensor) -> None:
-        import xgrammar
-
-        bitmask = xgrammar.allocate_token_bitmask(len(rows), self.backend._grammar_vocab())
-        for i, row in enumerate(rows):
-            if row.matcher is not None and not row.matcher.is_terminated():
-                row.matcher.fill_next_token_bitmask(bitmask, i)
-            else:
-                bitmask[i].fill_(-1)
-        xgrammar.apply_token_bitmask_inplace(logits, bitmask)
 
     def _finished(self, row: _Row, token: int) -> bool:
         job = row.job
@@ -305,7 +297,7 @@ class ContinuousBatcher:
             return
         index = torch.tensor(indices)
         self.rows = [self.rows[i] for i in indices]
-        self.mask, self.last = self.mask[index], self.last[index]
+        self.mask = self.mask[index]
         start = int(self.mask.any(dim=0).long().argmax())
         self.mask = self.mask[:, start:]
         for layer in self.cache.layers:

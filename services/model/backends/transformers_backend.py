@@ -42,6 +42,7 @@ from attune.services.model.backends.base import (
 )
 from attune.services.model.backends.batching import DynamicBatcher
 from attune.services.model.backends.continuous import ContinuousBatcher
+from attune.services.model.backends.grammar import constrain
 from attune.services.model.backends.tokens import count_prompt_tokens, prompt_text
 from attune.services.model.settings import ModelSettings
 from attune.services.model.weights import resolve_model_dir
@@ -78,7 +79,6 @@ class _SchemaMask(LogitsProcessor):
     def __init__(self, grammars: list):
         import xgrammar
 
-        self.xgrammar = xgrammar
         self.matchers = [xgrammar.GrammarMatcher(g) for g in grammars]
         self.bitmask = xgrammar.allocate_token_bitmask(len(grammars), grammars[0].tokenizer_info.vocab_size)
         self.active = [True] * len(grammars)
@@ -88,13 +88,10 @@ class _SchemaMask(LogitsProcessor):
         for i, matcher in enumerate(self.matchers):
             if self.started and self.active[i] and not matcher.is_terminated():
                 self.active[i] = matcher.accept_token(int(input_ids[i, -1]))
-            if self.active[i] and not matcher.is_terminated():
-                matcher.fill_next_token_bitmask(self.bitmask, i)
-            else:
-                self.bitmask[i].fill_(-1)  # every token allowed: the row is finished or padded
         self.started = True
         scores = scores.to("cpu")
-        self.xgrammar.apply_token_bitmask_inplace(scores, self.bitmask)
+        # A row no longer active (finished or padded) may take any token.
+        constrain(scores, self.bitmask, [m if a else None for m, a in zip(self.matchers, self.active, strict=True)])
         return scores
 
 
@@ -206,18 +203,13 @@ class TransformersBackend(Backend):
         import xgrammar
 
         if self._grammar is None:
-            self._grammar_info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer,
-                                                                         vocab_size=self.model.config.vocab_size)
-            self._grammar = xgrammar.GrammarCompiler(self._grammar_info)
+            info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
+            self._grammar = xgrammar.GrammarCompiler(info)
         try:
             # Compact JSON: small models otherwise spend tokens on newlines between every item.
             return self._grammar.compile_json_schema(schema, any_whitespace=False)
         except Exception as err:  # noqa: BLE001 - xgrammar raises RuntimeError on bad schemas
             raise InvalidArgument("json_schema", f"cannot compile: {err}") from None
-
-    def _grammar_vocab(self) -> int:
-        """The vocabulary size of the token bitmasks (known once a schema has been compiled)."""
-        return self._grammar_info.vocab_size
 
     def validate_schema(self, schema: str) -> None:
         self._compiled_schema(schema)
