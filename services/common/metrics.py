@@ -6,6 +6,8 @@ every metric a dashboard queries is defined and exported.
 
 from __future__ import annotations
 
+import re
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 REQUESTS = Counter(
@@ -57,8 +59,28 @@ RUN_ETA = Gauge("attune_run_eta_seconds", "Seconds to an orchestrator run's last
 JUDGE_VERDICTS = Counter("attune_judge_verdicts", "Judge verdicts.", ["check", "method", "outcome"])
 
 
+# A benchmark method's name comes from the caller. Each distinct label value is a series the process keeps for
+# its life, so a caller sending arbitrary names (the fuzzer sent megabytes of them) would grow memory without
+# bound: plain names are kept up to MAX_METHODS of them, every other name is counted as "other".
+MAX_METHODS = 64
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_methods_seen: set[str] = set()
+
+
+def method_label(method: str) -> str:
+    """The label a caller's method name is counted under: itself, "none" when empty, or "other"."""
+    if not method:
+        return "none"
+    if method in _methods_seen:
+        return method
+    if not _PLAIN_NAME.fullmatch(method) or len(_methods_seen) >= MAX_METHODS:
+        return "other"
+    _methods_seen.add(method)
+    return method
+
+
 def count_tokens(model: str, caller_role: str, method: str, prompt: int, completion: int) -> None:
-    labels = {"model": model, "caller_role": caller_role or "other", "method": method or "none"}
+    labels = {"model": model, "caller_role": caller_role or "other", "method": method_label(method)}
     TOKENS.labels(kind="prompt", **labels).inc(prompt)
     TOKENS.labels(kind="completion", **labels).inc(completion)
 
@@ -73,7 +95,7 @@ def count_session(record) -> None:
 
 
 def count_verdict(check: str, method: str, outcome: str, n: int = 1) -> None:
-    JUDGE_VERDICTS.labels(check, method or "none", outcome).inc(n)
+    JUDGE_VERDICTS.labels(check, method_label(method), outcome).inc(n)
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> int:
