@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import datetime
 import random
+import re
 import sys
 import tempfile
 import time
@@ -55,10 +56,11 @@ from attune.services.retrieval.core import RetrievalService  # noqa: E402
 from attune.services.retrieval.settings import RetrievalSettings  # noqa: E402
 from attune.services.retrieval.store import EdgeCardStore  # noqa: E402
 from attune.v1 import common_pb2, extractor_pb2, retrieval_pb2  # noqa: E402
-from bench.report import machine, markdown_table, replace_block  # noqa: E402
+from bench.report import block, machine, markdown_table, replace_block  # noqa: E402
 
 CASES = ROOT / "bench" / "memory_data" / "cases.yaml"
 DOCS = ROOT / "docs" / "memory.md"
+PARTS = ["retrieval", "gate", "extraction", "supersession"]
 GATE = ROOT / "services" / "extractor" / "data" / "gate.json"
 CARDS_PER_USER = 40
 # The extractor's gate: the cue list it had, and the classifier over MiniLM (services/extractor/gate.py).
@@ -528,11 +530,30 @@ def _cell(value: float) -> str:
 
 
 def write_docs(path: Path, split: str, results: dict[str, dict[str, Figures]], seconds: float) -> None:
-    lines = [f"Measured {datetime.date.today().isoformat()} by `bench/memory_quality.py` on the {split} cases, in "
-             f"{seconds / 60:.0f} min on {machine()}.", ""]
+    """Replace the split's tables of the parts measured now; the other parts' tables stay, with their dates."""
+    today = datetime.date.today().isoformat()
+    sections = _sections(block(path, f"memory-quality-{split}"))
     for part, (columns, rows) in tables(results).items():
-        lines += [f"**{part}**", "", *markdown_table(columns, rows), ""]
+        sections[part] = [f"**{part}** ({today})", "", *markdown_table(columns, rows), ""]
+    lines = [f"Figures of `bench/memory_quality.py` on the {split} cases, each part with the date it was measured; "
+             f"the latest run took {seconds / 60:.0f} min on {machine()}.", ""]
+    for part in PARTS:
+        lines += sections.get(part, [])
     replace_block(path, f"memory-quality-{split}", "\n".join(lines))
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """A figures block's lines by part, each from its ``**part**`` heading to the next."""
+    sections: dict[str, list[str]] = {}
+    part = None
+    for line in text.splitlines():
+        heading = re.match(r"\*\*(\w+)\*\*", line)
+        if heading and heading.group(1) in PARTS:
+            part = heading.group(1)
+            sections[part] = []
+        if part:
+            sections[part].append(line)
+    return sections
 
 
 async def open_services(folder: Path) -> Services:
@@ -555,7 +576,7 @@ async def main() -> None:
                         "turns for extraction (each may call the model); retrieval always runs every case")
     parser.add_argument("--updates", type=int, default=40, help="revisions and retractions, each (every one "
                         "embeds a 40-card user and calls the model)")
-    parser.add_argument("--parts", default="retrieval,gate,extraction,supersession")
+    parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--finetune", action="store_true", help="also fine-tune MiniLM on the train families "
                         "(minutes) and measure retrieval with it")
@@ -563,6 +584,9 @@ async def main() -> None:
                         "train split, write services/extractor/data/gate.json, and stop")
     parser.add_argument("--docs", default=str(DOCS), help="the file whose figures block is updated; '' for none")
     args = parser.parse_args()
+    unknown = set(args.parts.split(",")) - set(PARTS)
+    if unknown:
+        parser.error(f"--parts: unknown {', '.join(sorted(unknown))}; the parts are {', '.join(PARTS)}")
     setup_logging("bench", "error", json=True)
     console = Console()
     if args.train_gate:
