@@ -132,7 +132,7 @@ async def concurrent(fn, n: int, concurrency: int) -> dict:
 
 
 def random_points(rng, users: range, cards: int, dim: int, prefix: str = "user") -> list[CardPoint]:
-    """Cards of layout 2 with random unit vectors (whole, condition, preference) and the keywords of a real
+    """Cards with all four vectors: random unit vectors (whole, condition, preference) and the keywords of a real
     profile card, so that the hybrid search does the work it does on real cards."""
     bm25 = qdrant_edge.Bm25()
     keywords = [sparse(bm25.embed_document(f"When {c}: {p}")) for c, p in PROFILE]

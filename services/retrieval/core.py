@@ -3,8 +3,9 @@
 Retrieve runs four stages over one user's cards, all filtered by user inside Qdrant:
 
 1. search: the top_k cards by the hybrid ranking (``scoring=hybrid``, the default: the query's MiniLM
-   embedding against each card's condition and preference, and its BM25 keywords, fused by weighted
-   reciprocal rank inside the engine), or by the whole card's embedding (``scoring=card``);
+   embedding against each card's condition and preference, and its BM25 keywords weighted by IDF over the
+   user's own cards, fused by weighted reciprocal rank inside the engine), or by the whole card's embedding
+   (``scoring=card``);
 2. rerank (when asked): a local cross-encoder, else the LLM through the model service;
 3. policy: ``attune.services.common.policy.policy`` over the base scores (rerank scores when
    reranked, else the search's scores) and the cards' item vectors, with the user's

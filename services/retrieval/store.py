@@ -12,14 +12,18 @@ Both keep one collection whose identity includes the embedder id and the vector
 dimension, recorded when the collection is created and checked on every open:
 a collection built by another embedder fails at open with a message saying so.
 
-A point holds four vectors (layout 2): the whole card's embedding (the unnamed
+A point holds four vectors (layout 3): the whole card's embedding (the unnamed
 vector, which the policy's item vectors come from), its ``condition``'s and its
-``preference``'s embeddings, and ``keywords``, a BM25 sparse vector of its text
-(IDF applied by the engine). A plain search ranks by the whole card; a hybrid
-search fuses the condition, preference and keyword rankings with weighted
-reciprocal-rank fusion inside the engine (``HybridQuery``). An edge shard of
-layout 1 (one vector a point) is rebuilt in layout 2 when it is opened, its old
-folder kept beside it; the service then fills in the missing vectors.
+``preference``'s embeddings, and ``keywords``, a BM25 sparse vector of its text.
+A plain search ranks by the whole card; a hybrid search fuses the condition,
+preference and keyword rankings with weighted reciprocal-rank fusion inside the
+engine (``HybridQuery``). The keywords' IDF is the user's own: the query's words
+are weighted by how many of *the user's* cards hold them (``user_idf``), not by
+the engine's collection-wide IDF (layout 2), which made one user's ranking depend
+on other users' cards and on cards deleted since. An edge shard of layout 1 or 2
+is rebuilt in layout 3 when it is opened, its old folder kept beside it (the
+service then fills in the vectors layout 1 lacks); a server collection of layout
+2 has its keywords' IDF modifier switched off in place.
 Every read and delete is filtered by ``user_id`` inside the engine, and point ids
 are derived from (user_id, card_id), so one user's cards never come back for,
 or are overwritten by, another user.
@@ -28,9 +32,11 @@ or are overwritten by, another user.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +53,7 @@ log = get_logger(__name__)
 POINT_NAMESPACE = uuid.UUID("0c7d9a3e-2b4f-5e18-8d61-3a9f4b2e7c05")
 IDENTITY_FILE = "attune_collection.json"
 USER_FIELD = "user_id"
-LAYOUT = 2
+LAYOUT = 3
 # The whole card's vector is the edge shard's unnamed one (as in layout 1) and the server collection's "card".
 CARD, CONDITION, PREFERENCE, KEYWORDS = "card", "condition", "preference", "keywords"
 
@@ -71,7 +77,7 @@ class Sparse:
 
 @dataclass(frozen=True)
 class CardPoint:
-    """One card to store: the whole card's vector, its whole card as a JSON-able payload, and (layout 2) the
+    """One card to store: the whole card's vector, its whole card as a JSON-able payload, and (layouts 2, 3) the
     condition's and preference's vectors and the keywords' sparse vector, which hybrid search ranks by."""
 
     user_id: str
@@ -81,6 +87,14 @@ class CardPoint:
     condition: np.ndarray | None = None
     preference: np.ndarray | None = None
     keywords: Sparse | None = None
+
+
+def user_idf(query: Sparse, cards: int, holding: Counter) -> Sparse:
+    """BM25's IDF, as Qdrant computes it (ln(1 + (N - n + 0.5) / (n + 0.5))), over one user's ``cards`` of which
+    ``holding[t]`` hold token ``t``, times the query's weight; tokens no card holds are left out."""
+    kept = [(t, w) for t, w in zip(query.indices, query.values, strict=True) if holding[t]]
+    return Sparse([t for t, _ in kept],
+                  [w * math.log(1 + (cards - holding[t] + 0.5) / (holding[t] + 0.5)) for t, w in kept])
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,15 @@ class CardStore(ABC):
     def search(self, user_id: str, vector: np.ndarray, k: int, hybrid: HybridQuery | None = None) -> list[StoredCard]:
         """The user's ``k`` cards nearest to ``vector`` (the whole card's), best first, with their vectors; with
         ``hybrid``, the ``k`` best by the fused ranking of condition, preference and keywords instead."""
+
+    @abstractmethod
+    def _keyword_ids(self, user_id: str) -> list[list[int]]:
+        """The token ids of each of the user's cards' keywords."""
+
+    def user_keywords(self, user_id: str, query: Sparse) -> Sparse:
+        """``query``'s words weighted by their IDF among the user's own cards (``user_idf``)."""
+        cards = self._keyword_ids(user_id)
+        return user_idf(query, len(cards), Counter(i for ids in cards for i in set(ids)))
 
     @abstractmethod
     def missing_named(self, limit: int) -> list[StoredCard]:
@@ -271,7 +294,7 @@ class EdgeCardStore(CardStore):
         dense = qe.EdgeVectorParams(size=self.dim, distance=qe.Distance.Cosine)
         config = qe.EdgeConfig(
             vectors={"": dense, CONDITION: dense, PREFERENCE: dense},
-            sparse_vectors={KEYWORDS: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            sparse_vectors={KEYWORDS: qe.EdgeSparseVectorParams()},
             hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000, payload_m=16),
             max_search_threads=max_search_threads,
         )
@@ -279,8 +302,9 @@ class EdgeCardStore(CardStore):
         if exists:
             found = self._read_identity(identity_path) or self._identity_from_config(where)
             _check_identity(where, found, embedder_id, self.dim)
-            if CONDITION not in self._engine_config(where)["vectors"]:
-                self._upgrade(config, identity_path, wanted, where)
+            layout = self._layout(where)
+            if layout < LAYOUT:
+                self._upgrade(config, identity_path, wanted, where, layout)
         try:
             if exists:
                 # A config given on load is checked against the segments, then saved.
@@ -336,13 +360,21 @@ class EdgeCardStore(CardStore):
         except KeyError as err:
             raise StoreError(f"the shard {where} has no readable identity ({err})") from None
 
-    def _upgrade(self, config, identity_path: Path, identity: dict, where: str) -> None:
-        """Rebuild a layout-1 shard (one vector a point) in layout 2: the points copied with their vectors and
-        payloads into a new folder, which then takes the old one's place; the old one is kept as
-        ``<collection>.layout1``. The condition, preference and keyword vectors are the service's to fill in."""
+    def _layout(self, where: str) -> int:
+        """1: one vector a point; 2: named vectors, keywords weighted by the engine's IDF; 3: this layout."""
+        config = self._engine_config(where)
+        if CONDITION not in config["vectors"]:
+            return 1
+        return 2 if config.get("sparse_vectors", {}).get(KEYWORDS, {}).get("modifier") == "idf" else 3
+
+    def _upgrade(self, config, identity_path: Path, identity: dict, where: str, layout: int) -> None:
+        """Rebuild a shard of an older layout in this one: the points copied with their vectors and payloads
+        into a new folder, which then takes the old one's place; the old one is kept as
+        ``<collection>.layout<n>``. The vectors layout 1 lacks (condition, preference, keywords) are the
+        service's to fill in; layout 2's keywords are the same numbers, only searched without the engine's IDF."""
         qe = self._qe
         staging, backup = self.path.with_name(self.path.name + ".upgrading"), self.path.with_name(
-            self.path.name + ".layout1")
+            f"{self.path.name}.layout{layout}")
         if backup.exists():
             raise StoreError(f"cannot upgrade the shard {where}: {backup} is in the way; move it")
         shutil.rmtree(staging, ignore_errors=True)
@@ -357,8 +389,9 @@ class EdgeCardStore(CardStore):
                 records, offset = old.scroll(qe.ScrollRequest(offset=offset, limit=1024, with_payload=True,
                                                               with_vector=True))
                 if records:
-                    new.update(qe.UpdateOperation.upsert_points([qe.Point(r.id, {"": r.vector}, r.payload)
-                                                                 for r in records]))
+                    new.update(qe.UpdateOperation.upsert_points([
+                        qe.Point(r.id, r.vector if isinstance(r.vector, dict) else {"": r.vector}, r.payload)
+                        for r in records]))
                 if offset is None:
                     break
             new.flush()
@@ -408,7 +441,8 @@ class EdgeCardStore(CardStore):
             request = qe.QueryRequest(limit=k, query=qe.Query.Nearest(query), filter=only, with_payload=True,
                                       with_vector=True)
         else:
-            sparse = qe.SparseVector(hybrid.keywords.indices, hybrid.keywords.values)
+            keywords = self.user_keywords(user_id, hybrid.keywords)
+            sparse = qe.SparseVector(keywords.indices, keywords.values)
             rankings = [qe.Query.Nearest(query, using=CONDITION), qe.Query.Nearest(query, using=PREFERENCE),
                         qe.Query.Nearest(sparse, using=KEYWORDS)]
             request = qe.QueryRequest(
@@ -423,6 +457,17 @@ class EdgeCardStore(CardStore):
             limit=limit, filter=qe.Filter(must_not=[qe.HasVectorCondition(CONDITION)]), with_payload=True,
             with_vector=False))
         return [self._card(r.payload, None) for r in records]
+
+    def _keyword_ids(self, user_id: str) -> list[list[int]]:
+        qe = self._qe
+        out, offset = [], None
+        while True:
+            records, offset = self.shard.scroll(qe.ScrollRequest(offset=offset, limit=256,
+                                                                 filter=self._user_filter(user_id),
+                                                                 with_payload=False, with_vector=[KEYWORDS]))
+            out += [list(r.vector[KEYWORDS].indices) for r in records if KEYWORDS in (r.vector or {})]
+            if offset is None:
+                return out
 
     def list(self, user_id: str, with_vectors: bool = False) -> list[StoredCard]:
         qe = self._qe
@@ -491,7 +536,7 @@ class QdrantClientCardStore(CardStore):
                 dense = models.VectorParams(size=self.dim, distance=models.Distance.COSINE)
                 self.client.create_collection(
                     collection, vectors_config={CARD: dense, CONDITION: dense, PREFERENCE: dense},
-                    sparse_vectors_config={KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                    sparse_vectors_config={KEYWORDS: models.SparseVectorParams()},
                     hnsw_config=models.HnswConfigDiff(m=0, payload_m=16),
                     metadata=_identity(embedder_id, dim, collection))
             if not self.local:
@@ -504,7 +549,8 @@ class QdrantClientCardStore(CardStore):
             raise StoreError(f"cannot open the Qdrant collection {where}: {err}") from None
 
     def _check_collection(self, where: str, embedder_id: str) -> None:
-        """Same embedder and dimension, and layout 2: a server collection cannot gain named vectors in place."""
+        """Same embedder and dimension, and layout 2 or 3: a server collection cannot gain named vectors in place;
+        a layout-2 one has the engine's IDF switched off on its keywords (the service weights them per user)."""
         info = self.client.get_collection(self.collection)
         vectors = info.config.params.vectors
         if not isinstance(vectors, dict) or CONDITION not in vectors:
@@ -515,6 +561,11 @@ class QdrantClientCardStore(CardStore):
         found = dict(info.config.metadata or {})
         _check_identity(where, {"dim": vectors[CARD].size, "embedder_id": found.get("embedder_id", "")},
                         embedder_id, self.dim)
+        keywords = (info.config.params.sparse_vectors or {}).get(KEYWORDS)
+        if keywords is not None and keywords.modifier == self._m.Modifier.IDF:
+            self.client.update_collection(self.collection, sparse_vectors_config={
+                KEYWORDS: self._m.SparseVectorParams(modifier=self._m.Modifier.NONE)})
+            log.info("retrieval_collection_upgraded", collection=self.collection, layout=LAYOUT)
 
     def _where(self) -> str:
         return self.location if self.location != ":memory:" else "qdrant-client :memory:"
@@ -555,7 +606,8 @@ class QdrantClientCardStore(CardStore):
             hits = self.client.query_points(self.collection, query=query, using=CARD, query_filter=only, limit=k,
                                             with_payload=True, with_vectors=True).points
         else:
-            sparse = m.SparseVector(indices=hybrid.keywords.indices, values=hybrid.keywords.values)
+            keywords = self.user_keywords(user_id, hybrid.keywords)
+            sparse = m.SparseVector(indices=keywords.indices, values=keywords.values)
             prefetch = [m.Prefetch(query=q, using=name, filter=only, limit=hybrid.depth)
                         for name, q in ((CONDITION, query), (PREFERENCE, query), (KEYWORDS, sparse))]
             hits = self.client.query_points(
@@ -564,9 +616,19 @@ class QdrantClientCardStore(CardStore):
         return [self._card(h.payload, h.vector, h.score) for h in hits]
 
     def missing_named(self, limit: int) -> list[StoredCard]:
-        """Nothing: a server collection is refused at open unless it is of layout 2, where every card that
-        the service wrote has all its vectors."""
+        """Nothing: a server collection is refused at open if it is of layout 1; in the later layouts every card
+        that the service wrote has all its vectors."""
         return []
+
+    def _keyword_ids(self, user_id: str) -> list[list[int]]:
+        out, offset = [], None
+        while True:
+            records, offset = self.client.scroll(self.collection, scroll_filter=self._user_filter(user_id),
+                                                 limit=256, offset=offset, with_payload=False,
+                                                 with_vectors=[KEYWORDS])
+            out += [list(r.vector[KEYWORDS].indices) for r in records if KEYWORDS in (r.vector or {})]
+            if offset is None:
+                return out
 
     def list(self, user_id: str, with_vectors: bool = False) -> list[StoredCard]:
         out, offset = [], None

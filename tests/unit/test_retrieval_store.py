@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import uuid
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -13,7 +15,16 @@ import qdrant_edge
 
 from attune.services.common.cards import card_id, normalize
 from attune.services.common.errors import InvalidArgument
-from attune.services.retrieval.store import CardPoint, EdgeCardStore, HybridQuery, Sparse, StoreError, point_id_for
+from attune.services.retrieval.store import (
+    LAYOUT,
+    CardPoint,
+    EdgeCardStore,
+    HybridQuery,
+    Sparse,
+    StoreError,
+    point_id_for,
+    user_idf,
+)
 from tests.fixtures.retrieval import STORE_BACKENDS, open_test_store
 
 CARDS = {
@@ -133,7 +144,7 @@ RIVALS = [("when I ask to compare things", "put the comparison in a markdown tab
           ("when I ask for step-by-step instructions", "use a numbered list with one action per step")]
 
 
-def layout2_points(embedder, user_id: str, cards) -> list[CardPoint]:
+def full_points(embedder, user_id: str, cards) -> list[CardPoint]:
     """Cards with all four vectors, as the service stores them."""
     bm25 = qdrant_edge.Bm25()
     out = []
@@ -154,7 +165,7 @@ def test_hybrid_search_fuses_the_rankings_it_is_weighted_to(store, embedder):
     """Weighted to one ranking alone, the fused order is that ranking's (computed here from the vectors); the
     hits carry the named vectors; the fused search is filtered by user too."""
     cards = [*RIVALS, *CARDS["ada"]]
-    stored = layout2_points(embedder, "ada", cards)
+    stored = full_points(embedder, "ada", cards)
     store.upsert(stored)
     vector, query = hybrid(embedder, "Compare two ways to list numbered steps for a Python function")
     for name, weights in (("condition", (1.0, 0.0, 0.0)), ("preference", (0.0, 1.0, 0.0))):
@@ -189,11 +200,92 @@ def test_a_layout_1_edge_shard_is_upgraded_when_opened(tmp_path, embedder):
         assert {c.card_id for c in store.missing_named(10)} == {p.card_id for p in points(embedder, "ada")}
         assert store.search("ada", embedder.embed_one("How do I write a Python function?"), 1)[0].payload[
             "preference"] == "use type hints and short functions"
-        store.upsert(layout2_points(embedder, "ada", CARDS["ada"]))
+        store.upsert(full_points(embedder, "ada", CARDS["ada"]))
         assert store.missing_named(10) == []
     finally:
         store.close()
-    assert json.loads((folder / "attune_collection.json").read_text())["layout"] == 2
+    assert json.loads((folder / "attune_collection.json").read_text())["layout"] == LAYOUT
+
+
+def test_idf_is_bm25s_over_the_users_own_cards():
+    query = Sparse([1, 2, 3], [1.0, 1.0, 2.0])
+    weighted = user_idf(query, 4, Counter({1: 1, 2: 4}))
+    assert weighted.indices == [1, 2]  # token 3 is on none of the user's cards
+    assert weighted.values == pytest.approx([math.log(1 + 3.5 / 1.5), math.log(1 + 0.5 / 4.5)])
+
+
+WORDS = [("always", "python"), ("always", "table"), ("always", "table chairs")]
+OTHERS = [("always", "python python"), ("always", "python answers"), ("always", "python style"),
+          ("always", "python code")]
+
+
+def test_a_users_keyword_ranking_is_their_own(store, embedder):
+    """Keywords weighted by IDF over the user's own cards: "python" is rarer than "table" among ada's, so it
+    ranks first, whatever other users store or delete. With the engine's IDF over the whole collection, bob's
+    cards made "python" common and turned ada's ranking over, and stayed counted after bob was deleted."""
+    store.upsert(full_points(embedder, "ada", WORDS))
+    vector, query = hybrid(embedder, "python table", weights=(0.0, 0.0, 1.0))
+
+    def ranking():
+        return [(h.card_id, round(h.score, 9)) for h in store.search("ada", vector, 3, query)]
+
+    alone = ranking()
+    assert alone[0][0] == card_id("ada", *WORDS[0])
+    store.upsert(full_points(embedder, "bob", OTHERS))
+    assert ranking() == alone
+    store.delete_user("bob")
+    assert ranking() == alone
+
+
+def test_a_layout_2_edge_shard_is_rebuilt_without_the_engines_idf(tmp_path, embedder):
+    """Layout 2 weighted keywords by the engine's IDF over every user; the rebuilt shard keeps every vector and
+    the old folder."""
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    dense = qdrant_edge.EdgeVectorParams(size=embedder.dim, distance=qdrant_edge.Distance.Cosine)
+    config = qdrant_edge.EdgeConfig(
+        vectors={"": dense, "condition": dense, "preference": dense},
+        sparse_vectors={"keywords": qdrant_edge.EdgeSparseVectorParams(modifier=qdrant_edge.Modifier.Idf)})
+    old = qdrant_edge.EdgeShard.create(str(folder), config)
+    stored = full_points(embedder, "ada", WORDS)
+    old.update(qdrant_edge.UpdateOperation.upsert_points([
+        qdrant_edge.Point(uuid.UUID(point_id_for(p.user_id, p.card_id)),
+                          {"": p.vector.tolist(), "condition": p.condition.tolist(),
+                           "preference": p.preference.tolist(),
+                           "keywords": qdrant_edge.SparseVector(p.keywords.indices, p.keywords.values)},
+                          {**p.payload, "user_id": p.user_id}) for p in stored]))
+    old.flush()
+    old.close()
+    (folder / "attune_collection.json").write_text(json.dumps({"embedder_id": embedder.id, "dim": embedder.dim,
+                                                               "layout": 2}))
+    store = EdgeCardStore(tmp_path, embedder.id, embedder.dim, "cards")
+    try:
+        assert (tmp_path / "cards.layout2" / "edge_config.json").is_file(), "the old shard is kept"
+        assert store.missing_named(10) == []
+        assert "modifier" not in json.loads((folder / "edge_config.json").read_text())["sparse_vectors"]["keywords"]
+        vector, query = hybrid(embedder, "python table", weights=(0.0, 0.0, 1.0))
+        assert store.search("ada", vector, 1, query)[0].card_id == card_id("ada", *WORDS[0])
+    finally:
+        store.close()
+    assert json.loads((folder / "attune_collection.json").read_text())["layout"] == LAYOUT
+
+
+def test_a_layout_2_server_collection_loses_the_engines_idf_in_place(tmp_path, embedder):
+    from qdrant_client import QdrantClient, models
+
+    location = tmp_path / "qdrant-local"
+    client = QdrantClient(path=str(location))
+    dense = models.VectorParams(size=embedder.dim, distance=models.Distance.COSINE)
+    engine_idf = models.SparseVectorParams(modifier=models.Modifier.IDF)
+    client.create_collection("cards", vectors_config={"card": dense, "condition": dense, "preference": dense},
+                             sparse_vectors_config={"keywords": engine_idf})
+    client.close()
+    store = open_test_store("qdrant", tmp_path, embedder.id, embedder.dim)
+    try:
+        modifier = store.client.get_collection("cards").config.params.sparse_vectors["keywords"].modifier
+        assert modifier == models.Modifier.NONE
+    finally:
+        store.close()
 
 
 def test_a_layout_1_server_collection_is_refused_with_what_to_do(tmp_path, embedder):
