@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import datetime
 import os
-import re
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from attune.services.common.logging import setup_logging  # noqa: E402
 from attune.services.model.core import ModelService  # noqa: E402
 from attune.services.model.settings import ModelSettings  # noqa: E402
 from attune.services.model.weights import ensure_converted  # noqa: E402
-from bench.report import block, machine, markdown_table, replace_block  # noqa: E402
+from bench.report import block, machine, markdown_table, replace_block, sections  # noqa: E402
 from tests.fixtures import fuzz  # noqa: E402
 
 DOCS = ROOT / "docs" / "reliability.md"
@@ -78,14 +77,11 @@ async def fuzz_service(target: fuzz.Target, total: int, bad: bool, batch: int,
 def update_docs(path: Path, results: dict[str, dict[str, list[str]]], order: list[str]) -> None:
     """Replace the rows of the services run now in the figures block; keep the others'."""
     kept: dict[str, dict[str, list[str]]] = {kind: {} for kind in KINDS}
-    kind = None
-    for line in block(path, "fuzz").splitlines():
-        heading = re.match(r"\*\*(.+?)\*\*", line)
-        if heading and heading.group(1) in KINDS:
-            kind = heading.group(1)
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if kind and line.startswith("| ") and cells[0] in order:
-            kept[kind][cells[0]] = cells
+    for kind, lines in sections(block(path, "fuzz"), KINDS).items():
+        for line in lines:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("| ") and cells[0] in order:
+                kept[kind][cells[0]] = cells
     lines = ["", f"Machine of the latest run: {machine()}.", ""]
     for kind in KINDS:
         kept[kind].update(results.get(kind, {}))

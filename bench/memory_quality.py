@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import datetime
 import random
-import re
 import sys
 import tempfile
 import time
@@ -56,7 +55,7 @@ from attune.services.retrieval.core import RetrievalService  # noqa: E402
 from attune.services.retrieval.settings import RetrievalSettings  # noqa: E402
 from attune.services.retrieval.store import EdgeCardStore  # noqa: E402
 from attune.v1 import common_pb2, extractor_pb2, retrieval_pb2  # noqa: E402
-from bench.report import block, machine, markdown_table, replace_block  # noqa: E402
+from bench.report import block, machine, markdown_table, replace_block, sections  # noqa: E402
 
 CASES = ROOT / "bench" / "memory_data" / "cases.yaml"
 DOCS = ROOT / "docs" / "memory.md"
@@ -532,28 +531,14 @@ def _cell(value: float) -> str:
 def write_docs(path: Path, split: str, results: dict[str, dict[str, Figures]], seconds: float) -> None:
     """Replace the split's tables of the parts measured now; the other parts' tables stay, with their dates."""
     today = datetime.date.today().isoformat()
-    sections = _sections(block(path, f"memory-quality-{split}"))
+    found = sections(block(path, f"memory-quality-{split}"), PARTS)
     for part, (columns, rows) in tables(results).items():
-        sections[part] = [f"**{part}** ({today})", "", *markdown_table(columns, rows), ""]
+        found[part] = [f"**{part}** ({today})", "", *markdown_table(columns, rows), ""]
     lines = [f"Figures of `bench/memory_quality.py` on the {split} cases, each part with the date it was measured; "
              f"the latest run took {seconds / 60:.0f} min on {machine()}.", ""]
     for part in PARTS:
-        lines += sections.get(part, [])
+        lines += found.get(part, [])
     replace_block(path, f"memory-quality-{split}", "\n".join(lines))
-
-
-def _sections(text: str) -> dict[str, list[str]]:
-    """A figures block's lines by part, each from its ``**part**`` heading to the next."""
-    sections: dict[str, list[str]] = {}
-    part = None
-    for line in text.splitlines():
-        heading = re.match(r"\*\*(\w+)\*\*", line)
-        if heading and heading.group(1) in PARTS:
-            part = heading.group(1)
-            sections[part] = []
-        if part:
-            sections[part].append(line)
-    return sections
 
 
 async def open_services(folder: Path) -> Services:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -35,6 +36,20 @@ def replace_block(path: Path, name: str, body: str) -> None:
     start, end = _markers(path, name)
     head, rest = path.read_text().split(start, 1)
     path.write_text(head + start + "\n" + body.strip("\n") + "\n" + end + rest.split(end, 1)[1])
+
+
+def sections(text: str, names) -> dict[str, list[str]]:
+    """A figures block's lines by section, each from its ``**name**`` heading (``names`` only) to the next."""
+    found: dict[str, list[str]] = {}
+    name = None
+    for line in text.splitlines():
+        heading = re.match(r"\*\*(.+?)\*\*", line)
+        if heading and heading.group(1) in names:
+            name = heading.group(1)
+            found[name] = []
+        if name:
+            found[name].append(line)
+    return found
 
 
 def _markers(path: Path, name: str) -> tuple[str, str]:
