@@ -23,7 +23,8 @@ the engine's collection-wide IDF (layout 2), which made one user's ranking depen
 on other users' cards and on cards deleted since. An edge shard of layout 1 or 2
 is rebuilt in layout 3 when it is opened, its old folder kept beside it (the
 service then fills in the vectors layout 1 lacks); a server collection of layout
-2 has its keywords' IDF modifier switched off in place.
+2 has its keywords' IDF modifier switched off in place, and its metadata says
+layout 3.
 Every read and delete is filtered by ``user_id`` inside the engine, and point ids
 are derived from (user_id, card_id), so one user's cards never come back for,
 or are overwritten by, another user.
@@ -564,7 +565,8 @@ class QdrantClientCardStore(CardStore):
         keywords = (info.config.params.sparse_vectors or {}).get(KEYWORDS)
         if keywords is not None and keywords.modifier == self._m.Modifier.IDF:
             self.client.update_collection(self.collection, sparse_vectors_config={
-                KEYWORDS: self._m.SparseVectorParams(modifier=self._m.Modifier.NONE)})
+                KEYWORDS: self._m.SparseVectorParams(modifier=self._m.Modifier.NONE)},
+                metadata={**found, "layout": LAYOUT})
             log.info("retrieval_collection_upgraded", collection=self.collection, layout=LAYOUT)
 
     def _where(self) -> str:

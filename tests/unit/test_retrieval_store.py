@@ -278,12 +278,14 @@ def test_a_layout_2_server_collection_loses_the_engines_idf_in_place(tmp_path, e
     dense = models.VectorParams(size=embedder.dim, distance=models.Distance.COSINE)
     engine_idf = models.SparseVectorParams(modifier=models.Modifier.IDF)
     client.create_collection("cards", vectors_config={"card": dense, "condition": dense, "preference": dense},
-                             sparse_vectors_config={"keywords": engine_idf})
+                             sparse_vectors_config={"keywords": engine_idf},
+                             metadata={"embedder_id": embedder.id, "dim": embedder.dim, "layout": 2})
     client.close()
     store = open_test_store("qdrant", tmp_path, embedder.id, embedder.dim)
     try:
-        modifier = store.client.get_collection("cards").config.params.sparse_vectors["keywords"].modifier
-        assert modifier == models.Modifier.NONE
+        config = store.client.get_collection("cards").config
+        assert config.params.sparse_vectors["keywords"].modifier == models.Modifier.NONE
+        assert config.metadata == {"embedder_id": embedder.id, "dim": embedder.dim, "layout": LAYOUT}
     finally:
         store.close()
 
