@@ -23,6 +23,7 @@ import json_repair
 from attune.services.common import metrics
 from attune.services.common.errors import InvalidArgument, Unavailable
 from attune.services.common.logging import get_logger, request_context
+from attune.services.common.validation import check_id
 from attune.services.judge import checkers
 from attune.services.judge.settings import JudgeSettings
 from attune.services.model.client import chat_request
@@ -287,10 +288,12 @@ class JudgeService:
         if len(cards) > self.settings.max_preferences:
             raise InvalidArgument(field, f"at most {self.settings.max_preferences} preferences")
         ids = [c.card_id for c in cards]
-        if any(not i.strip() for i in ids) or len(set(ids)) != len(ids):
-            raise InvalidArgument(f"{field}.card_id", "every preference needs a distinct, non-empty card_id")
         for i, card in enumerate(cards):
+            # Ids become the answer schema's keys: an unbounded id made a schema that took seconds to compile.
+            check_id(f"{field}[{i}].card_id", card.card_id)
             self._require(card.preference, f"{field}[{i}].preference")
+        if len(set(ids)) != len(ids):
+            raise InvalidArgument(f"{field}.card_id", "every preference needs a distinct card_id")
         return cards
 
 

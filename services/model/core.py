@@ -7,6 +7,7 @@ attune.v1 messages, so the orchestrator can hold either this class or
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import AsyncIterator
@@ -58,13 +59,13 @@ class ModelService:
     # ---- the interface ----------------------------------------------------
 
     async def chat(self, request: model_pb2.ChatRequest) -> model_pb2.ChatResponse:
-        job = self._chat_job(request)
+        job = await self._chat_job(request)
         with request_context(request.context):
             completion = await self.backend.complete(job)
             return model_pb2.ChatResponse(**self._response_fields(request, job, completion))
 
     async def chat_stream(self, request: model_pb2.ChatRequest) -> AsyncIterator[model_pb2.ChatChunk]:
-        job = self._chat_job(request)
+        job = await self._chat_job(request)
         with request_context(request.context):
             async for item in self.backend.stream(job):
                 if isinstance(item, Delta):
@@ -78,6 +79,7 @@ class ModelService:
         if not request.prompt:
             raise InvalidArgument("prompt", "must not be empty")
         job = self._job(request, prompt=request.prompt)
+        await self._check_schema(job.json_schema)
         with request_context(request.context):
             completion = await self.backend.complete(job)
             return model_pb2.GenerateResponse(**self._response_fields(request, job, completion))
@@ -102,9 +104,11 @@ class ModelService:
         if not self.ready:
             raise Unavailable("model is still loading")
 
-    def _chat_job(self, request: model_pb2.ChatRequest) -> Job:
+    async def _chat_job(self, request: model_pb2.ChatRequest) -> Job:
         self._check_ready()
-        return self._job(request, messages=self._messages(request.messages))
+        job = self._job(request, messages=self._messages(request.messages))
+        await self._check_schema(job.json_schema)
+        return job
 
     @staticmethod
     def _messages(messages) -> tuple[tuple[str, str], ...]:
@@ -139,7 +143,6 @@ class ModelService:
         job = Job(messages=messages, prompt=prompt, max_tokens=max_tokens, temperature=s.temperature,
                   top_p=s.top_p or 1.0, seed=s.seed, stop=tuple(s.stop), adapter=request.adapter,
                   json_schema=request.json_schema)
-        self._check_schema(job.json_schema)
         check_adapter = getattr(self.backend, "check_adapter", None)
         if check_adapter:
             check_adapter(job.adapter)
@@ -150,9 +153,14 @@ class ModelService:
                                   f"exceeds the context window of {max_context}")
         return job
 
-    def _check_schema(self, schema: str) -> None:
+    async def _check_schema(self, schema: str) -> None:
+        """The schema parses and the backend can compile it. The compile runs on a thread (xgrammar lets go of
+        the GIL), so a long one never stalls the event loop, and every other caller, for its length."""
         if not schema:
             return
+        if len(schema) > self.settings.max_schema_chars:
+            raise InvalidArgument("json_schema", f"is {len(schema)} characters long; at most "
+                                  f"{self.settings.max_schema_chars} are allowed (ATTUNE_MODEL_MAX_SCHEMA_CHARS)")
         try:
             parsed = json.loads(schema)
         except json.JSONDecodeError as err:
@@ -161,7 +169,7 @@ class ModelService:
             raise InvalidArgument("json_schema", "must be a JSON object")
         validate = getattr(self.backend, "validate_schema", None)
         if validate:
-            validate(schema)
+            await asyncio.to_thread(validate, schema)
 
     # ---- responses --------------------------------------------------------
 

@@ -33,6 +33,9 @@ class ModelSettings(ServiceSettings):
     # The most tokens one request may ask for (sampling.max_tokens): one caller cannot hold a batch for
     # thousands of tokens. 0: as many as the context window holds. The default above is cut to it.
     max_completion_tokens: int = Field(0, ge=0)
+    # The longest json_schema a request may carry. Compiling one costs about 4 s a million characters on two
+    # cores (xgrammar): without a bound one request could hold a compile thread for tens of seconds.
+    max_schema_chars: int = Field(262_144, ge=1024)
     adapter_dir: Path | None = None
     threads: int = Field(0, ge=0, description="torch threads; 0 = all cores")
     openai_base_url: str = ""

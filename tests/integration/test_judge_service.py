@@ -141,3 +141,14 @@ async def test_output_that_never_parses_is_unjudged_with_the_reason():
     detail = (await judge.judge_compliance(judge_pb2.ComplianceRequest(
         query=QUERY, reply=FOLLOWS, preferences=[card("tone.casual_general")]))).verdicts[0]
     assert detail.unjudged and detail.decided_by == "llm"
+
+
+@pytest.mark.parametrize("card_id", ["", "x" * 257, "line\nbreak"])
+async def test_a_card_id_that_is_no_id_is_refused_before_the_model_is_asked(judge, card_id):
+    """Ids become the answer schema's keys: fuzzed ids of 300,000 characters made schemas that took seconds to
+    compile. An id is checked the way every service checks one (at most 256 characters, no control characters)."""
+    bad = card(NUMBERED)
+    bad.card_id = card_id
+    with pytest.raises(InvalidArgument) as err:
+        await judge.judge_compliance(judge_pb2.ComplianceRequest(query=QUERY, reply=FOLLOWS, preferences=[bad]))
+    assert err.value.field == "preferences[0].card_id"
