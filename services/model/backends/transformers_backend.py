@@ -106,6 +106,7 @@ class TransformersBackend(Backend):
         self.model = None
         self.tokenizer = None
         self.counter = None
+        self._grammar = None
         self.model_name = ""
         self.max_context = 0
         self._loaded_adapters: set[str] = set()
@@ -133,6 +134,8 @@ class TransformersBackend(Backend):
             await asyncio.get_running_loop().run_in_executor(self.executor, self._load)
 
     def _load(self) -> None:
+        import xgrammar
+
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
         folder, self.model_name = resolve_model_dir(self.settings.model, self.data_dir, self.settings.dtype)
@@ -148,7 +151,9 @@ class TransformersBackend(Backend):
         self.model.eval()
         self.max_context = self.settings.max_context or int(
             getattr(self.model.config, "max_position_embeddings", 2048))
-        self._grammar = None
+        # Made here, from the tokenizer, before any other thread uses it: schemas compile on worker threads.
+        self._grammar = xgrammar.GrammarCompiler(
+            xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size))
         log.info("model_loaded", model=self.model_name, folder=str(folder), dtype=self.settings.dtype)
 
     async def close(self) -> None:
@@ -200,11 +205,6 @@ class TransformersBackend(Backend):
 
     @lru_cache(maxsize=256)  # noqa: B019 - one backend per process
     def _compiled_schema(self, schema: str):
-        import xgrammar
-
-        if self._grammar is None:
-            info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
-            self._grammar = xgrammar.GrammarCompiler(info)
         try:
             # Compact JSON: small models otherwise spend tokens on newlines between every item.
             return self._grammar.compile_json_schema(schema, any_whitespace=False)
