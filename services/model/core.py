@@ -78,8 +78,7 @@ class ModelService:
         self._check_ready()
         if not request.prompt:
             raise InvalidArgument("prompt", "must not be empty")
-        job = self._job(request, prompt=request.prompt)
-        await self._check_schema(job.json_schema)
+        job = await self._job(request, prompt=request.prompt)
         with request_context(request.context):
             completion = await self.backend.complete(job)
             return model_pb2.GenerateResponse(**self._response_fields(request, job, completion))
@@ -106,9 +105,7 @@ class ModelService:
 
     async def _chat_job(self, request: model_pb2.ChatRequest) -> Job:
         self._check_ready()
-        job = self._job(request, messages=self._messages(request.messages))
-        await self._check_schema(job.json_schema)
-        return job
+        return await self._job(request, messages=self._messages(request.messages))
 
     @staticmethod
     def _messages(messages) -> tuple[tuple[str, str], ...]:
@@ -120,7 +117,7 @@ class ModelService:
                                       f"unknown role {m.role!r} (expected one of {', '.join(ROLES)})")
         return tuple((m.role, m.content) for m in messages)
 
-    def _job(self, request, *, messages=(), prompt=None) -> Job:
+    async def _job(self, request, *, messages=(), prompt=None) -> Job:
         ctx = request.context
         if ctx.caller_role and ctx.caller_role not in CALLER_ROLES:
             raise InvalidArgument("context.caller_role", f"unknown caller role {ctx.caller_role!r} "
@@ -151,6 +148,7 @@ class ModelService:
             field = "prompt" if prompt is not None else "messages"
             raise InvalidArgument(field, f"prompt is {prompt_tokens} tokens; with max_tokens {max_tokens} it "
                                   f"exceeds the context window of {max_context}")
+        await self._check_schema(job.json_schema)
         return job
 
     async def _check_schema(self, schema: str) -> None:
