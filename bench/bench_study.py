@@ -6,7 +6,7 @@
 2. Adapter switch: the model service in process with two LoRA adapters; 1-token
    requests one at a time, always the same adapter against alternating adapters;
    the difference per request is the switch cost.
-3. With ``--whole``: ``attune study edgewise --config configs/study.yaml`` from
+3. With ``--whole``: ``attune study edgewise --config study`` (the shipped config) from
    scratch in a temporary folder, its wall time.
 
     .venv/bin/python bench/bench_study.py [--whole]
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--whole", action="store_true", help="also run the whole study (tens of minutes)")
     args = parser.parse_args()
     user = generate_corpus(1, 20, seed=0)[0]
-    baseline = load_baseline(ROOT / "configs" / "baseline_v1.0.json")
+    baseline = load_baseline("baseline_v1.0")
     examples = examples_for([user], {user.user_id: [s.session_id for s in user.sessions]}, baseline)[:12]
     with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
         folder = Path(tmp)
@@ -93,9 +93,9 @@ def main() -> None:
             env = {**os.environ, "ATTUNE_MODEL_ADAPTER_DIR": adapters, "ATTUNE_TRAINER_ADAPTER_DIR": adapters}
             start = time.perf_counter()
             subprocess.run([str(Path(sys.executable).parent / "attune"), "study", "edgewise", "--config",
-                            str(ROOT / "configs" / "study.yaml"), "--out", str(folder / "study")], check=True,
+                            "study", "--out", str(folder / "study")], check=True,
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            print(f"whole study (configs/study.yaml): {time.perf_counter() - start:.0f} s")
+            print(f"whole study (the shipped config 'study'): {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

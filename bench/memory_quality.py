@@ -2,7 +2,7 @@
 card whose condition holds, and not its rival?
 
 The cases are ``bench/memory_data/cases.yaml`` (hand-written, see its README) over the preference options of
-``orchestrator/profiles/data/schema.yaml``. Everything written from templates is split by template family:
+``attune/preferences/data/schema.yaml``. Everything written from templates is split by template family:
 ``train`` families may be used for tuning, ``heldout`` families only to measure. Figures, per configuration:
 
 * extraction (the real extractor over the real SmolLM2): precision and recall. A statement of one option is
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from attune.orchestrator.conflicts.templates import TEMPLATES  # noqa: E402
 from attune.orchestrator.personalized import remember  # noqa: E402
-from attune.orchestrator.profiles.schema import load_schema  # noqa: E402
+from attune.preferences.schema import load_schema  # noqa: E402
 from attune.services.common.cards import card_id  # noqa: E402
 from attune.services.common.logging import setup_logging  # noqa: E402
 from attune.services.retrieval.core import RetrievalService  # noqa: E402

@@ -155,6 +155,7 @@ def cmd_demo(args, common: CommonSettings) -> int:
 
 # ---- benchmark -------------------------------------------------------------
 
+EXPERIMENT_HELP = "experiment YAML file, or a shipped experiment's name (demo, small, full, memory_conflicts)"
 RUN_FLAGS = ("n_profiles", "n_sessions", "max_turns", "conflict_share", "seed", "concurrency", "profiles",
              "transport", "name")
 
@@ -352,10 +353,12 @@ def cmd_study_generate(args, common: CommonSettings) -> int:
 
 def cmd_submit(args, common: CommonSettings) -> int:
     from attune.orchestrator import remote
+    from attune.orchestrator.benchmark.experiment import ExperimentError, experiment_file
 
-    path = Path(args.experiment)
-    if not path.is_file():
-        console.print(f"[red]error:[/] experiment file {path} does not exist")
+    try:
+        path = experiment_file(args.experiment)
+    except ExperimentError as err:
+        console.print(f"[red]error:[/] {err}")
         return 2
     return asyncio.run(remote.submit(common, args.to, path, args.run_id, args.detach, console, args.shards))
 
@@ -388,7 +391,7 @@ def cmd_get_report(args, common: CommonSettings) -> int:
 def add_remote_parsers(sub) -> None:
     to = {"default": "", "help": "the orchestrator service (default: $ATTUNE_ORCHESTRATOR_TARGET or 127.0.0.1:50057)"}
     submit = sub.add_parser("submit", help="run an experiment on a remote orchestrator and follow its progress")
-    submit.add_argument("experiment", help="experiment YAML file")
+    submit.add_argument("experiment", help=EXPERIMENT_HELP)
     submit.add_argument("--to", **to)
     submit.add_argument("--run-id", default="", help="the run's id there (default: the experiment's name); an id "
                                                      "that exists resumes that run")
@@ -415,7 +418,7 @@ def add_remote_parsers(sub) -> None:
 
 def add_run_parser(sub) -> None:
     run = sub.add_parser("run", help="run a multi-session benchmark experiment (resumes an interrupted run)")
-    run.add_argument("experiment", nargs="?", help="experiment YAML file; flags override its keys")
+    run.add_argument("experiment", nargs="?", help=f"{EXPERIMENT_HELP}; flags override its keys")
     run.add_argument("--name")
     run.add_argument("--methods", help="comma-separated, e.g. vanilla,rag,rag_vector")
     run.add_argument("--datasets", help="comma-separated, e.g. math-500,humaneval")
@@ -437,7 +440,7 @@ def add_run_parser(sub) -> None:
     run.set_defaults(func=cmd_run)
 
     plan = sub.add_parser("plan", help="sessions, tokens by role and time of an experiment, before running it")
-    plan.add_argument("experiment", help="experiment YAML file")
+    plan.add_argument("experiment", help=EXPERIMENT_HELP)
     plan.add_argument("--tokens-per-second", type=float, default=2000.0,
                       help="the model service's throughput, all roles together (default 2000)")
     plan.add_argument("--from", dest="measured", help="a finished run whose tokens per turn to use")
@@ -463,7 +466,8 @@ def add_run_parser(sub) -> None:
     study = sub.add_parser("study", help="the adapter study on EdgeWisePersona-format data (docs/study.md)")
     ssub = study.add_subparsers(dest="study_command", required=True)
     edgewise = ssub.add_parser("edgewise", help="run the study's phases not yet done (resumes a killed study)")
-    edgewise.add_argument("--config", default="configs/study.yaml", help="study YAML (default configs/study.yaml)")
+    edgewise.add_argument("--config", default="study",
+                          help="study YAML, or the name of a shipped one (default: study, the synthetic corpus)")
     edgewise.add_argument("--out", help="study folder (default studies/<name>)")
     edgewise.add_argument("--phases", help=f"comma-separated subset of {','.join(STUDY_PHASES)} (default: all)")
     edgewise.set_defaults(func=cmd_study)

@@ -1,8 +1,8 @@
 """The demo's main job: a small multi-session benchmark against the running services.
 
-Every method plays the same two simulated users for two short sessions
-(experiments/demo.yaml); the sessions go to ``<output_dir>/sessions.jsonl``,
-the judge service judges them (``judgments.jsonl``), a per-method table and the
+Every method plays the same two simulated users for two short sessions (the shipped
+experiment ``demo``, orchestrator/experiments/demo.yaml); the sessions go to
+``<output_dir>/sessions.jsonl``, the judge service judges them (``judgments.jsonl``), a per-method table and the
 judge's audit are printed, and the report is written (``report.html``). Running
 it again resumes (finished sessions and verdicts are kept).
 """
@@ -18,11 +18,9 @@ from attune.orchestrator.benchmark.experiment import load_experiment
 from attune.orchestrator.benchmark.run import run_experiment
 from attune.services.common.settings import CommonSettings
 
-DEMO_EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "demo.yaml"
-
 
 async def run_demo(output_dir: Path, common: CommonSettings, console: Console,
-                   experiment: Path = DEMO_EXPERIMENT) -> int:
+                   experiment: str | Path = "demo") -> int:
     exp = load_experiment(experiment)
     console.print(f"demo: {', '.join(exp.methods)} on {exp.n_profiles} users x {exp.n_sessions} sessions "
                   f"({', '.join(exp.datasets)}), over gRPC")

@@ -1,7 +1,7 @@
 """The CLI's side of the orchestrator service: submit, watch, cancel and list runs; fetch a report.
 
-``attune submit experiments/x.yaml --to HOST:PORT`` sends the experiment file to
-a remote orchestrator (services/orchestrator) and follows the run with the same
+``attune submit x.yaml --to HOST:PORT`` (or a shipped experiment's name) sends the experiment file to
+a remote orchestrator (orchestrator/service) and follows the run with the same
 progress bar as ``attune run``; ``attune watch RUN`` picks a run up again.
 """
 

@@ -9,6 +9,7 @@ started (by process id), gracefully first.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from attune.services.common import registry, tls
 from attune.services.common.client import GrpcClient
 from attune.services.common.errors import DeadlineExceeded
 from attune.services.common.registry import ServiceDescription
-from attune.services.common.settings import CommonSettings, load
+from attune.services.common.settings import CommonSettings, SettingsError, load
 
 
 @dataclass
@@ -33,10 +34,22 @@ class ServiceState:
     log: Path
 
 
+def from_environment(spec: ServiceDescription, environ: dict[str, str] | None = None) -> ServiceDescription:
+    """The service on the ports ATTUNE_<NAME>_PORT and _METRICS_PORT say, where set (a machine whose
+    registered ports are taken, two stacks side by side)."""
+    environ = os.environ if environ is None else environ
+    try:
+        ports = {key: int(environ[f"{spec.env_prefix}{key.upper()}"])
+                 for key in ("port", "metrics_port") if environ.get(f"{spec.env_prefix}{key.upper()}")}
+    except ValueError as err:
+        raise SettingsError(f"{spec.env_prefix}PORT / METRICS_PORT: not a number ({err})") from None
+    return dataclasses.replace(spec, **ports)
+
+
 class LocalStack:
     def __init__(self, data_dir: Path, services: list[ServiceDescription] | None = None):
         self.data_dir = data_dir
-        self.services = registry.services() if services is None else services
+        self.services = [from_environment(s) for s in registry.services()] if services is None else services
         self.run_dir = data_dir / "run"
         self.log_dir = data_dir / "logs"
 

@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.fixtures.uservec",
     "tests.fixtures.trainer",
     "tests.fixtures.echo",
+    "tests.fixtures.wheel",
 ]
 
 TOKEN = "test-token"

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from attune.orchestrator.benchmark.simulator import SimulatorSettings
 from attune.orchestrator.methods import METHODS, MethodSettings
+from attune.services.common.files import shipped_files, user_or_shipped
 from attune.services.common.validation import validation_problems
 
 
@@ -118,11 +119,19 @@ def parse_experiment(data: dict, origin: str = "experiment") -> Experiment:
         raise ExperimentError(f"{origin}: {validation_problems(err, 'experiment')}") from None
 
 
-def load_experiment(path: str | Path, overrides: dict | None = None) -> Experiment:
-    """An experiment file, with CLI overrides applied on top, validated."""
-    path = Path(path)
+def experiment_file(value: str | Path) -> Path:
+    """The user's experiment file at ``value``, or the shipped experiment of that name."""
+    path = user_or_shipped(value, "attune.orchestrator", "experiments", ".yaml")
     if not path.is_file():
-        raise ExperimentError(f"experiment file {path} does not exist")
+        shipped = ", ".join(sorted(shipped_files("attune.orchestrator", "experiments", ".yaml")))
+        raise ExperimentError(f"experiment file {path} does not exist (experiments attune ships: {shipped})")
+    return path
+
+
+def load_experiment(path: str | Path, overrides: dict | None = None) -> Experiment:
+    """An experiment file, or the name of one attune ships (``demo``, ``small``, ...), with CLI overrides
+    applied on top, validated."""
+    path = experiment_file(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

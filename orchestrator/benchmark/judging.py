@@ -31,7 +31,8 @@ from attune.orchestrator.benchmark.records import (
     TokenCount,
 )
 from attune.orchestrator.tasks import get_dataset
-from attune.services.judge.core import leaves_a_mark, opinion
+from attune.preferences.checkers import leaves_a_mark
+from attune.services.judge.client import opinion
 from attune.v1 import common_pb2, judge_pb2
 
 JUDGMENTS_FILE = "judgments.jsonl"

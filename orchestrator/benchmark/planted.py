@@ -20,7 +20,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from attune.services.judge import checkers
+from attune.preferences import checkers
 
 # Replies in distinct styles; a planted reply is one that a checker says breaks (or follows) a preference.
 REPLY_BANK = (

@@ -13,7 +13,7 @@ apply). The code, not the model, enforces the protocol's rules:
 
 In ``checked`` mode (the default: a 135M simulator cannot tell a numbered list
 from prose), the verdict on every preference a program can check comes from
-that checker (services/judge/checkers.py), and a broken checkable preference is
+that checker (attune/preferences/checkers.py), and a broken checkable preference is
 enforced; the model still writes the user's words and judges the rest.
 """
 
@@ -28,8 +28,8 @@ import json_repair
 from pydantic import BaseModel, ConfigDict, Field
 
 from attune.orchestrator.methods.base import Context, Ledger
+from attune.preferences import checkers
 from attune.services.common.errors import Unavailable
-from attune.services.judge import checkers
 from attune.services.model.client import chat_request
 from attune.v1 import common_pb2, model_pb2
 

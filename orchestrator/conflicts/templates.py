@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from attune.orchestrator.profiles.model import DOMAINS
+from attune.preferences.model import DOMAINS
 
 PLACEHOLDER = "{problem}"
 

@@ -1,10 +1,10 @@
 """Simulated users: profiles of conditional preferences in conflict groups (docs/profiles.md)."""
 
-from attune.orchestrator.profiles.check import check_profile
 from attune.orchestrator.profiles.generate import generate_from_schema
 from attune.orchestrator.profiles.io import load_profiles, save_profiles
 from attune.orchestrator.profiles.llm import generate_with_llm
-from attune.orchestrator.profiles.model import (
+from attune.preferences.check import check_profile
+from attune.preferences.model import (
     DOMAINS,
     Preference,
     Profile,
@@ -13,7 +13,7 @@ from attune.orchestrator.profiles.model import (
     Trigger,
     applicable,
 )
-from attune.orchestrator.profiles.schema import Schema, load_schema
+from attune.preferences.schema import Schema, load_schema
 
 __all__ = [
     "DOMAINS", "Preference", "Profile", "ProfileError", "QueryContext", "Schema", "Trigger", "applicable",

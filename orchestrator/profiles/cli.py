@@ -8,12 +8,12 @@ from statistics import mean
 from rich.console import Console
 from rich.table import Table
 
-from attune.orchestrator.profiles.check import check_profile
 from attune.orchestrator.profiles.generate import generate_from_schema
 from attune.orchestrator.profiles.io import save_profiles
 from attune.orchestrator.profiles.llm import generate_with_llm
-from attune.orchestrator.profiles.model import Profile, ProfileError
-from attune.orchestrator.profiles.schema import load_schema
+from attune.preferences.check import check_profile
+from attune.preferences.model import Profile, ProfileError
+from attune.preferences.schema import load_schema
 
 console = Console(stderr=True)
 

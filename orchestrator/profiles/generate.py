@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from attune.orchestrator.profiles.model import Preference, Profile, ProfileError
-from attune.orchestrator.profiles.schema import Schema
+from attune.preferences.model import Preference, Profile, ProfileError
+from attune.preferences.schema import Schema
 
 
 def profile_rng(kind: str, seed: int, index: int, attempt: int = 0) -> random.Random:

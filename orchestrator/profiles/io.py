@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from attune.orchestrator.profiles.check import check_profile
-from attune.orchestrator.profiles.model import Profile, ProfileError
 from attune.orchestrator.profiles.msc import is_msc, msc_profile
+from attune.preferences.check import check_profile
+from attune.preferences.model import Profile, ProfileError
 from attune.services.common.files import atomic_write_text
 
 

@@ -15,10 +15,10 @@ import random
 
 import json_repair
 
-from attune.orchestrator.profiles.check import check_profile
 from attune.orchestrator.profiles.generate import draw_preferences, persona_line, profile_rng
-from attune.orchestrator.profiles.model import Profile
-from attune.orchestrator.profiles.schema import Schema
+from attune.preferences.check import check_profile
+from attune.preferences.model import Profile
+from attune.preferences.schema import Schema
 from attune.services.common.logging import get_logger
 from attune.services.model.client import chat_request
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from attune.orchestrator.profiles.model import Preference, Profile, Trigger
+from attune.preferences.model import Preference, Profile, Trigger
 
 ENFORCE = re.compile(r"\s*\bEnforce(?: only)? (?:if|whenever|when)\b\s*", re.IGNORECASE)
 MSC_KEYS = {"categories", "preferences", "persona"}

@@ -1,4 +1,5 @@
-"""The study's configuration (configs/study.yaml), validated in full before any phase runs."""
+"""The study's configuration (the shipped ``study``, orchestrator/study/configs/study.yaml, or a user's own
+file), validated in full before any phase runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from attune.orchestrator.study.data import StudyDataError
+from attune.services.common.files import user_or_shipped
 from attune.services.common.validation import validation_problems
 
 
@@ -103,7 +105,8 @@ class StudyConfig(Strict):
     data: DataConfig = DataConfig()
     split: SplitConfig = SplitConfig()
     clusters: int = Field(3, ge=1)
-    baseline: str = "configs/baseline_v1.0.json"
+    # A file, or the name of a shipped baseline (orchestrator/study/configs/).
+    baseline: str = "baseline_v1.0"
     # Test replies scored per user (0: all); keeps CPU runs short.
     eval_replies_per_user: int = Field(6, ge=0)
     # Validation replies the trainer answers for early stopping.
@@ -139,7 +142,8 @@ class StudyConfig(Strict):
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> StudyConfig:
-    path = Path(path)
+    """A study config file, or the name of a shipped one (``study``), with overrides on top, validated."""
+    path = user_or_shipped(path, "attune.orchestrator.study", "configs", ".yaml")
     if not path.is_file():
         raise StudyDataError(f"study config {path} does not exist")
     try:

@@ -15,10 +15,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from attune.orchestrator.study.data import TRIGGERS, Session, User
+from attune.services.common.files import user_or_shipped
 
 
 class Baseline(BaseModel):
-    """The versioned baseline: a fixed neutral prompt and generation settings (configs/baseline_v1.0.json)."""
+    """The versioned baseline: a fixed neutral prompt and generation settings (shipped as ``baseline_v1.0``,
+    orchestrator/study/configs/baseline_v1.0.json)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -29,7 +31,9 @@ class Baseline(BaseModel):
 
 
 def load_baseline(path: str | Path) -> Baseline:
-    return Baseline.model_validate_json(Path(path).read_text())
+    """A baseline file, or the name of a shipped one (``baseline_v1.0``)."""
+    return Baseline.model_validate_json(
+        user_or_shipped(path, "attune.orchestrator.study", "configs", ".json").read_text())
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +34,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, data: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
+
+
+def shipped_files(package: str, folder: str, suffix: str) -> dict[str, Path]:
+    """The files attune ships in ``folder`` of ``package`` (package data), by name without ``suffix``."""
+    root = resources.files(package) / folder
+    return {f.name.removesuffix(suffix): Path(str(f)) for f in root.iterdir() if f.name.endswith(suffix)}
+
+
+def user_or_shipped(value: str | Path, package: str, folder: str, suffix: str) -> Path:
+    """A user's file at ``value`` if it exists, else the shipped file of that bare name (``demo`` or ``demo.yaml``).
+
+    Shipped files are package data read through importlib.resources, so an installed wheel finds them
+    as a checkout does; any other value comes back unchanged, for the caller to report as missing.
+    """
+    path = Path(value)
+    if path.exists() or path.name != str(value):
+        return path
+    return shipped_files(package, folder, suffix).get(path.name.removesuffix(suffix), path)

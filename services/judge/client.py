@@ -5,6 +5,13 @@ from __future__ import annotations
 from attune.services.common.client import GrpcClient
 from attune.v1 import judge_pb2, judge_pb2_grpc
 
+YES, NO, UNJUDGED = judge_pb2.OPINION_YES, judge_pb2.OPINION_NO, judge_pb2.OPINION_UNJUDGED
+
+
+def opinion(value: bool | None) -> int:
+    """A request's programmatic opinion: None (no program decided) is UNJUDGED."""
+    return UNJUDGED if value is None else (YES if value else NO)
+
 
 class JudgeClient(GrpcClient):
     def __init__(self, target: str, **kwargs):

@@ -16,22 +16,20 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 
 import json_repair
 
+from attune.preferences import checkers
 from attune.services.common import metrics
 from attune.services.common.errors import InvalidArgument, Unavailable
 from attune.services.common.logging import get_logger, request_context
 from attune.services.common.validation import check_id
-from attune.services.judge import checkers
+from attune.services.judge.client import NO, YES, opinion
 from attune.services.judge.settings import JudgeSettings
 from attune.services.model.client import chat_request
 from attune.v1 import common_pb2, judge_pb2
 
 log = get_logger(__name__)
-
-YES, NO, UNJUDGED = judge_pb2.OPINION_YES, judge_pb2.OPINION_NO, judge_pb2.OPINION_UNJUDGED
 
 TASK_PROMPT = (
     "You grade answers to problems. Compare the candidate's final answer with the reference answer. It is "
@@ -50,32 +48,6 @@ OVER_PROMPT = (
     "Reply with JSON: applied with one true or false per id, then a one-sentence reason.")
 PROMPTS = (TASK_PROMPT, COMPLIANCE_PROMPT, CONFLICT_PROMPT, OVER_PROMPT)
 PROMPT_HASH = hashlib.sha256("\n\n".join(PROMPTS).encode()).hexdigest()[:12]
-
-
-# A reply that applies no preference at all: a checker that fails on it detects a preference's mark.
-NEUTRAL_REPLY = "The answer is 4."
-
-
-def followed(preference_id: str, reply: str) -> checkers.CheckResult | None:
-    """The checker's view of whether the reply follows the preference; None where no program can tell."""
-    return checkers.check(preference_id, reply)
-
-
-@lru_cache(maxsize=1024)
-def leaves_a_mark(preference_id: str) -> bool:
-    """Whether following the preference shows in a reply (a table, LaTeX, a TL;DR line), so that a
-    checker can tell it was applied; "no LaTeX" is followed by any plain reply and shows nothing."""
-    result = checkers.check(preference_id, NEUTRAL_REPLY)
-    return result is not None and not result.passed
-
-
-def applied(preference_id: str, reply: str) -> checkers.CheckResult | None:
-    """The checker's view of whether the reply applies the preference (preferences that leave a mark)."""
-    return checkers.check(preference_id, reply) if leaves_a_mark(preference_id) else None
-
-
-def opinion(value: bool | None) -> int:
-    return UNJUDGED if value is None else (YES if value else NO)
 
 
 # The decision comes first and the reason last: a reply cut at max_tokens inside its reason still
@@ -150,7 +122,7 @@ class JudgeService:
         cards = self._cards(request.preferences, "preferences")
         with request_context(request.context):
             details, usage = await self._per_preference(request.context, COMPLIANCE_PROMPT, "followed",
-                                                        request.query, request.reply, cards, followed)
+                                                        request.query, request.reply, cards, checkers.check)
         judged = [d for d in details if not d.unjudged]
         compliance = sum(d.satisfied for d in judged) / len(judged) if judged else 0.0
         for detail in details:
@@ -186,7 +158,7 @@ class JudgeService:
         cards = self._cards(request.inapplicable, "inapplicable", allow_empty=True)
         with request_context(request.context):
             details, usage = await self._per_preference(request.context, OVER_PROMPT, "applied", request.query,
-                                                        request.reply, cards, applied)
+                                                        request.reply, cards, checkers.applied)
         applied_ids = [d.card_id for d in details if d.satisfied and not d.unjudged]
         unjudged = [d for d in details if d.unjudged]
         reason = f"applied: {', '.join(applied_ids)}" if applied_ids else "applied none of them"
@@ -213,7 +185,7 @@ class JudgeService:
     @staticmethod
     def _conflict_check(expected: common_pb2.PreferenceCard, loser: common_pb2.PreferenceCard, reply: str) -> int:
         """YES/NO when both preferences have a checker (expected followed and loser not), else unspecified."""
-        won, lost = followed(expected.card_id, reply), followed(loser.card_id, reply)
+        won, lost = checkers.check(expected.card_id, reply), checkers.check(loser.card_id, reply)
         if won is None or lost is None:
             return judge_pb2.OPINION_UNSPECIFIED
         return YES if won.passed and not lost.passed else NO

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from attune.orchestrator.service.core import OrchestratorService
+from attune.orchestrator.service.settings import OrchestratorSettings
 from attune.services.common import registry
 from attune.services.common.errors import InvalidArgument
 from attune.services.model.client import ModelClient, chat_request
 from attune.services.model.weights import ensure_converted
-from attune.services.orchestrator.core import OrchestratorService
-from attune.services.orchestrator.settings import OrchestratorSettings
 from attune.v1 import model_pb2, orchestrator_pb2, trainer_pb2
 from tests.fixtures import fuzz
 

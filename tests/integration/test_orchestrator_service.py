@@ -12,12 +12,12 @@ from prometheus_client import REGISTRY
 
 from attune.orchestrator.benchmark.records import SessionLog
 from attune.orchestrator.cli import main
+from attune.orchestrator.service.client import OrchestratorClient
+from attune.orchestrator.service.core import OrchestratorService
+from attune.orchestrator.service.settings import OrchestratorSettings
 from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from attune.services.common.launch import serve_core
 from attune.services.common.settings import CommonSettings
-from attune.services.orchestrator.client import OrchestratorClient
-from attune.services.orchestrator.core import OrchestratorService
-from attune.services.orchestrator.settings import OrchestratorSettings
 from attune.v1 import orchestrator_pb2
 
 TOKEN = "orchestrator-token"

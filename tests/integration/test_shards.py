@@ -12,13 +12,13 @@ import yaml
 
 from attune.orchestrator.benchmark.experiment import load_problems_for, load_profiles_for, parse_experiment
 from attune.orchestrator.benchmark.session import plan_sessions
+from attune.orchestrator.service.client import OrchestratorClient
+from attune.orchestrator.service.core import OrchestratorService
+from attune.orchestrator.service.launchers import ProcessLauncher
+from attune.orchestrator.service.settings import OrchestratorSettings
 from attune.services.common.errors import FailedPrecondition
 from attune.services.common.launch import serve_core
 from attune.services.common.settings import CommonSettings
-from attune.services.orchestrator.client import OrchestratorClient
-from attune.services.orchestrator.core import OrchestratorService
-from attune.services.orchestrator.launchers import ProcessLauncher
-from attune.services.orchestrator.settings import OrchestratorSettings
 from attune.v1 import orchestrator_pb2
 
 TOKEN = "shards-token"

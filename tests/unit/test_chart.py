@@ -722,7 +722,7 @@ def orchestrator_jobs(chart) -> Rendered:
 
 def test_the_job_the_orchestrator_creates_is_the_charts_run_job(orchestrator_jobs):
     """The ConfigMap's template, filled in by the orchestrator's own code, is a valid Indexed Job of the run."""
-    from attune.services.orchestrator.launchers import RUN_ID_LABEL, ShardRun, job_body, job_name
+    from attune.orchestrator.service.launchers import RUN_ID_LABEL, ShardRun, job_body, job_name
 
     template = yaml.safe_load(orchestrator_jobs.get("ConfigMap", f"{ORCHESTRATOR}-run-job")["data"]["job.yaml"])
     run = ShardRun("Full run.1", Path("/data/runs/Full run.1"), 4)
@@ -743,7 +743,7 @@ def test_the_job_the_orchestrator_creates_is_the_charts_run_job(orchestrator_job
 
 
 def test_the_orchestrator_is_given_its_template_settings_and_a_role_for_jobs(orchestrator_jobs, monkeypatch):
-    from attune.services.orchestrator.settings import OrchestratorSettings
+    from attune.orchestrator.service.settings import OrchestratorSettings
 
     pod = pod_spec(orchestrator_jobs, "orchestrator")
     assert pod["automountServiceAccountToken"] is True

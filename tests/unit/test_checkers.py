@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from attune.orchestrator.profiles import load_schema
-from attune.services.judge import checkers
-from attune.services.judge.checkers import CHECKERS, CheckResult, check, checker_for, is_checkable, sentences
+from attune.preferences import checkers
+from attune.preferences.checkers import CHECKERS, CheckResult, check, checker_for, is_checkable, sentences
 
 NUMBERED = """To set up the environment:
 
@@ -458,7 +458,7 @@ def test_import_and_checks_use_no_network():
         "def refuse(*args, **kwargs):\n"
         "    raise OSError('network used')\n"
         "socket.socket.connect = socket.getaddrinfo = socket.create_connection = refuse\n"
-        "from attune.services.judge.checkers import CHECKERS\n"
+        "from attune.preferences.checkers import CHECKERS\n"
         "for checker in CHECKERS.values():\n"
         "    checker('Preheat to 350°F.\\n\\n```python\\nx = 1  # one\\n```\\n\\n$x^2$?')\n"
         "print(len(CHECKERS))\n"

@@ -12,10 +12,8 @@ import yaml
 from google.protobuf import json_format
 from kubernetes.client import V1JobCondition, V1JobStatus
 
-from attune.services.common.errors import FailedPrecondition, InvalidArgument
-from attune.services.common.settings import CommonSettings
-from attune.services.orchestrator.core import OrchestratorService
-from attune.services.orchestrator.launchers import (
+from attune.orchestrator.service.core import OrchestratorService
+from attune.orchestrator.service.launchers import (
     ProcessLauncher,
     ShardRun,
     Status,
@@ -23,8 +21,10 @@ from attune.services.orchestrator.launchers import (
     job_name,
     job_status,
 )
-from attune.services.orchestrator.progress import ShardProgress
-from attune.services.orchestrator.settings import OrchestratorSettings
+from attune.orchestrator.service.progress import ShardProgress
+from attune.orchestrator.service.settings import OrchestratorSettings
+from attune.services.common.errors import FailedPrecondition, InvalidArgument
+from attune.services.common.settings import CommonSettings
 from attune.v1 import orchestrator_pb2
 
 DNS_1123 = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -165,7 +165,7 @@ def test_a_shard_process_dies_with_its_orchestrator():
 
     parent = subprocess.Popen([sys.executable, "-c", (
         "import subprocess, sys, time\n"
-        "from attune.services.orchestrator.launchers import _die_with_parent\n"
+        "from attune.orchestrator.service.launchers import _die_with_parent\n"
         "child = subprocess.Popen(['sleep', '120'], preexec_fn=_die_with_parent)\n"
         "print(child.pid, flush=True)\n"
         "time.sleep(120)\n")], stdout=subprocess.PIPE, text=True)

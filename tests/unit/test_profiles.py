@@ -23,7 +23,7 @@ from attune.orchestrator.profiles import (
     save_profiles,
 )
 from attune.orchestrator.profiles.llm import choice_schema
-from attune.orchestrator.profiles.schema import SHIPPED
+from attune.preferences.schema import SHIPPED
 from attune.v1 import model_pb2
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ import importlib
 import inspect
 import sys
 
-from attune.services.common import protogen
+from scripts import protogen
 
 
 def test_committed_stubs_match_protos():

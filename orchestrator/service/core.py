@@ -42,6 +42,9 @@ from attune.orchestrator.benchmark.records import SessionRecord
 from attune.orchestrator.benchmark.runner import Reporter, check_output_dir
 from attune.orchestrator.benchmark.session import SessionPlan, plan_sessions
 from attune.orchestrator.benchmark.shards import record_plan
+from attune.orchestrator.service.launchers import Launcher, ShardRun, Status, make_launcher
+from attune.orchestrator.service.progress import ShardProgress
+from attune.orchestrator.service.settings import OrchestratorSettings
 from attune.services.common import metrics
 from attune.services.common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from attune.services.common.files import atomic_write_text
@@ -49,9 +52,6 @@ from attune.services.common.logging import get_logger
 from attune.services.common.protos import copy_message
 from attune.services.common.settings import CommonSettings
 from attune.services.common.validation import check_id
-from attune.services.orchestrator.launchers import Launcher, ShardRun, Status, make_launcher
-from attune.services.orchestrator.progress import ShardProgress
-from attune.services.orchestrator.settings import OrchestratorSettings
 from attune.v1 import orchestrator_pb2
 
 log = get_logger(__name__)

@@ -31,9 +31,9 @@ from typing import Protocol
 import yaml
 
 from attune.orchestrator.benchmark.runner import EXPERIMENT_FILE
+from attune.orchestrator.service.settings import OrchestratorSettings
 from attune.services.common.errors import FailedPrecondition
 from attune.services.common.settings import CommonSettings
-from attune.services.orchestrator.settings import OrchestratorSettings
 
 # The namespace file of an in-cluster service account.
 POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attune.services.orchestrator.core import OrchestratorService
+from attune.orchestrator.service.core import OrchestratorService
 from attune.v1 import orchestrator_pb2_grpc
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from itertools import combinations
 
-from attune.orchestrator.profiles.model import DOMAINS, SOURCES, Preference, Profile, Trigger, overlaps
+from attune.preferences.model import DOMAINS, SOURCES, Preference, Profile, Trigger, overlaps
 
 TEXT_FIELDS = ("id", "condition", "preference", "conflict_group", "enforce_if")
 

@@ -4,6 +4,9 @@ Protos are compiled with ``-I protos`` so the generated imports read
 ``from attune.v1 import common_pb2``, which resolves because the stubs live in
 the repository's ``attune/v1`` package. ``--check`` fails when the committed
 stubs differ from what the .proto files give (the drift check of the tests).
+
+A build tool of the checkout (it reads protos/), not part of the installed package: grpcio-tools is a
+development dependency only.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 import grpc_tools
 from grpc_tools import protoc
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROTO_ROOT = ROOT / "protos"
 PACKAGE_DIR = Path("attune") / "v1"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from importlib import resources
 from itertools import combinations
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from attune.orchestrator.profiles.check import trigger_problems
-from attune.orchestrator.profiles.model import Preference, ProfileError, Trigger, overlaps
+from attune.preferences.check import trigger_problems
+from attune.preferences.model import Preference, ProfileError, Trigger, overlaps
 
-SHIPPED = Path(__file__).parent / "data" / "schema.yaml"
+# Package data: read through importlib.resources, so an installed wheel finds it as a checkout does.
+SHIPPED = resources.files(__package__) / "data" / "schema.yaml"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

@@ -28,8 +28,9 @@ import re
 import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
-from attune.orchestrator.profiles.schema import load_schema
+from attune.preferences.schema import load_schema
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,23 @@ def check(preference_id: str, reply: str) -> CheckResult | None:
     """The checker's verdict, or None where no program can decide the preference (the LLM judges it)."""
     checker = CHECKERS.get(preference_id)
     return checker(reply) if checker else None
+
+
+# A reply that applies no preference at all: a checker that fails on it detects a preference's mark.
+NEUTRAL_REPLY = "The answer is 4."
+
+
+@lru_cache(maxsize=1024)
+def leaves_a_mark(preference_id: str) -> bool:
+    """Whether following the preference shows in a reply (a table, LaTeX, a TL;DR line), so that a
+    checker can tell it was applied; "no LaTeX" is followed by any plain reply and shows nothing."""
+    result = check(preference_id, NEUTRAL_REPLY)
+    return result is not None and not result.passed
+
+
+def applied(preference_id: str, reply: str) -> CheckResult | None:
+    """The checker's view of whether the reply applies the preference (preferences that leave a mark)."""
+    return check(preference_id, reply) if leaves_a_mark(preference_id) else None
 
 
 # --- Reading markdown -------------------------------------------------------------------------------
