@@ -11,7 +11,7 @@ SYSTEM_PACKAGES ?= chromium chromium-driver prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install system-packages up down status demo chat test test-unit lint lint-imports wheel protos check-protos \
-	bench lock clean
+	bench bench-validity lock clean
 
 install: system-packages $(VENV)/.installed
 
@@ -50,7 +50,7 @@ chat: install
 	$(ATTUNE) chat
 
 test: install
-	$(VENV_PY) -m pytest -q
+	$(VENV_PY) -m pytest -q --durations=25
 
 test-unit: install
 	$(VENV_PY) -m pytest -q tests/unit
@@ -85,6 +85,13 @@ bench: install
 	$(VENV_PY) bench/bench_study.py --whole
 	$(VENV_PY) bench/bench_fuzz.py
 	$(VENV_PY) bench/bench_chaos.py
+	$(MAKE) bench-validity
+
+# The bounds on the default stack: which metrics separate oracle from vanilla and anti_oracle
+# (docs/benchmark.md, Bounds); resumes where it stopped.
+bench-validity: install
+	$(ATTUNE) run validity --output-dir runs/validity
+	$(ATTUNE) report runs/validity
 
 # Re-lock constraints.txt from the current environment after changing dependencies.
 lock: install

@@ -15,6 +15,7 @@ from rich.table import Table
 from attune.orchestrator.study import PHASES as STUDY_PHASES
 from attune.services.common import registry
 from attune.services.common.errors import AttuneError
+from attune.services.common.files import shipped_files
 from attune.services.common.settings import CommonSettings, SettingsError, load
 
 console = Console(stderr=True)
@@ -155,7 +156,8 @@ def cmd_demo(args, common: CommonSettings) -> int:
 
 # ---- benchmark -------------------------------------------------------------
 
-EXPERIMENT_HELP = "experiment YAML file, or a shipped experiment's name (demo, small, full, memory_conflicts)"
+EXPERIMENT_HELP = ("experiment YAML file, or a shipped experiment's name ("
+                   + ", ".join(sorted(shipped_files("attune.orchestrator", "experiments", ".yaml"))) + ")")
 RUN_FLAGS = ("n_profiles", "n_sessions", "max_turns", "conflict_share", "seed", "concurrency", "profiles",
              "transport", "name")
 

@@ -77,6 +77,8 @@ async def run_session(method: Method, simulator: UserSimulator, plan: SessionPla
     user_id = user_key(run_id, method.name, plan.profile.user_id)
     ctx = Context(run_id, user_id, plan.session)
     await method.start_session(ctx)
+    if method.bound:
+        method.know(user_id, list(plan.applicable))
     ledger, turns, history, draft = Ledger(), [], [], ""
     message = plan.query
     for number in range(1, max_turns + 1):

@@ -8,8 +8,9 @@ apply). The code, not the model, enforces the protocol's rules:
 - the draft answer changes only when the reply was helpful and compliant
   (nothing enforced);
 - an enforcement message names the preference, so the agent can learn it;
-- output that does not parse is retried with another seed, then replaced by a
-  neutral "please continue" turn so the session goes on, and counted.
+- output that does not parse is retried, sampling with a seed of its own (a greedy
+  retry would repeat it), then replaced by a neutral "please continue" turn so the
+  session goes on, and counted.
 
 In ``checked`` mode (the default: a 135M simulator cannot tell a numbered list
 from prose), the verdict on every preference a program can check comes from
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from attune.orchestrator.methods.base import Context, Ledger
 from attune.preferences import checkers
 from attune.services.common.errors import Unavailable
+from attune.services.common.sampling import attempt_sampling
 from attune.services.model.client import chat_request
 from attune.v1 import common_pb2, model_pb2
 
@@ -43,6 +45,8 @@ class SimulatorSettings(BaseModel):
 
     max_tokens: int = Field(256, ge=32, le=4096)
     retries: int = Field(1, ge=0, le=5)
+    # A retry samples at this temperature with its own seed (services/common/sampling.py).
+    retry_temperature: float = Field(0.7, gt=0.0, le=2.0)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     # Replies this short that end with "?" are clarifying questions whatever the model says.
     clarifying_max_chars: int = Field(300, ge=0)
@@ -165,9 +169,10 @@ class UserSimulator:
         messages = [("system", system_prompt(problem, applicable)), ("user", conversation(history, draft))]
         verdict = None
         for attempt in range(self.settings.retries + 1):
-            request = chat_request(messages, max_tokens=self.settings.max_tokens,
-                                   temperature=self.settings.temperature,
-                                   seed=self.seed + 1000 * ctx.session + len(history) + 7919 * attempt,
+            temperature, seed = attempt_sampling(attempt, self.settings.temperature,
+                                                 self.seed + 1000 * ctx.session + len(history),
+                                                 self.settings.retry_temperature)
+            request = chat_request(messages, max_tokens=self.settings.max_tokens, temperature=temperature, seed=seed,
                                    json_schema=json.dumps(verdict_schema(ids)))
             request.context.CopyFrom(ctx.request("user_simulator", ""))
             with ledger.timed("user_simulator"):

@@ -1,6 +1,7 @@
 """Personalization methods, registered by name: see base.py for the interface."""
 
 from attune.orchestrator.methods import (  # noqa: F401  (register)
+    bounds,
     cards,
     contextual,
     lora_user,

@@ -156,6 +156,9 @@ class Method:
     name: ClassVar[str] = ""
     # Services this method needs besides the model.
     needs: ClassVar[tuple[str, ...]] = ()
+    # "upper" / "lower": a calibration bound (bounds.py) that the runner tells each session's ground truth
+    # (``know``); the report never ranks it with the contenders. "": a contender.
+    bound: ClassVar[str] = ""
 
     def __init__(self, services: Services, settings: MethodSettings, seed: int = 0, workdir: Path = Path(".")):
         self.services = services

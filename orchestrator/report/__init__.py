@@ -33,7 +33,8 @@ def write_report(run_dirs: list[Path], out_dir: Path | None = None, reference: P
     names = tuple(SUMMARY)
     published = read_reference(reference, names) if reference else []
     first, *others = [analyze(read_run(Path(d), names), resamples, seed) for d in run_dirs]
-    blocks = [*sections.overview(first), *sections.per_method(first), *sections.comparisons(first)]
+    blocks = [*sections.overview(first), *sections.bounds(first), *sections.per_method(first),
+              *sections.comparisons(first)]
     if published:
         blocks += sections.reference(first, published, str(reference))
     for other in others:

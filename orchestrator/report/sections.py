@@ -62,10 +62,52 @@ def per_method(analysis: Analysis) -> list[Block]:
     for session in analysis.run.sessions:
         users.setdefault(session.method, set()).add(session.profile_id)
         sessions[session.method] = sessions.get(session.method, 0) + 1
-    rows = [[m, str(len(users[m])), str(sessions[m]), *(cell(n, analysis.by_method[n][m]) for n in names)]
-            for m in analysis.methods]
+    rows = [[_label(analysis, m), str(len(users[m])), str(sessions[m]),
+             *(cell(n, analysis.by_method[n][m]) for n in names)] for m in analysis.methods]
     return [Heading("Results per method"),
             Table(["method", "users", "sessions", *names], rows)]
+
+
+def bounds(analysis: Analysis) -> list[Block]:
+    """Whether each metric separates the oracle from vanilla, and every method's share of that gap."""
+    if not analysis.gaps:
+        missing = "oracle" if "upper" not in analysis.bounds.values() else "vanilla"
+        return [Heading("Bounds"),
+                Text(f"This run has no {missing}, so nothing says whether its metrics can rank methods at this "
+                     f"size: add the methods oracle and vanilla (docs/benchmark.md, Bounds).")]
+    others = list(analysis.gaps[0].shares)
+    rows = [[gap.metric, _separation(gap), "yes" if gap.can_rank else "no",
+             *(_gap_cell(gap.shares[m]) for m in others)] for gap in analysis.gaps]
+    blind = [gap.metric for gap in analysis.gaps if not gap.can_rank]
+    return [Heading("Bounds: can this run rank methods?"),
+            Text("oracle is told the preferences that apply to each session and anti_oracle their rivals; both are "
+                 "bounds, not contenders. A metric can rank methods only where the run tells oracle from vanilla "
+                 "(the paired comparison below, Holm-corrected). A method's share of the oracle gap is "
+                 "(method - vanilla) / (oracle - vanilla) over the users that played all three, with a "
+                 f"{CONFIDENCE:.0%} percentile bootstrap interval over users: 100% is the oracle, 0% vanilla, "
+                 "below 0 worse than no memory."),
+            Table(["metric", "oracle - vanilla [interval]", "can rank", *(f"share of gap: {m}" for m in others)],
+                  rows),
+            Text("Cannot rank at this size (oracle not told from vanilla): " + (", ".join(blind) or "none") + ".")]
+
+
+def _separation(gap) -> str:
+    if gap.separation is None or not gap.separation.difference.users:
+        return "not compared"
+    return f"{cell(gap.metric, gap.separation.difference, signed=True)}, Holm p {gap.separation.holm:.3g}"
+
+
+def _gap_cell(estimate: Estimate) -> str:
+    if estimate.value is None:
+        return f"- ({estimate.note})"
+    if estimate.low is None:
+        return f"{estimate.value:.0%} (no interval: {estimate.note})"
+    return f"{estimate.value:.0%} [{estimate.low:.0%}, {estimate.high:.0%}]"
+
+
+def _label(analysis: Analysis, method: str) -> str:
+    kind = analysis.bounds.get(method)
+    return f"{method} ({kind} bound)" if kind else method
 
 
 def time_profile(analysis: Analysis) -> list[Block]:

@@ -1,11 +1,12 @@
 """The judge: verdicts with reasons on task success, compliance, conflicts and over-personalization.
 
 Every question is put to a program where one can decide it (the dataset's own
-answer check, a preference checker from checkers.py) and to the LLM judge; the
-program decides where it exists and the LLM otherwise, and both opinions are
-kept so that their agreement can be reported. The LLM is asked with greedy
-decoding, a fixed seed and a JSON schema; output that does not parse is asked
-again, then recorded as unjudged with the reason, never as a silent zero.
+answer check, a preference checker from attune.preferences.checkers) and to the
+LLM judge; the program decides where it exists and the LLM otherwise, and both
+opinions are kept so that their agreement can be reported. The LLM is asked with
+greedy decoding, a fixed seed and a JSON schema; output that does not parse is
+asked again, sampling with a seed of its own (services/common/sampling.py), then
+recorded as unjudged with the reason, never as a silent zero.
 
 Every verdict names the judge (model, backend, a hash of the prompts and the
 seed), so a run judged twice, or by two judges, can be told apart.
@@ -23,6 +24,7 @@ from attune.preferences import checkers
 from attune.services.common import metrics
 from attune.services.common.errors import InvalidArgument, Unavailable
 from attune.services.common.logging import get_logger, request_context
+from attune.services.common.sampling import attempt_sampling
 from attune.services.common.validation import check_id
 from attune.services.judge.client import NO, YES, opinion
 from attune.services.judge.settings import JudgeSettings
@@ -222,9 +224,9 @@ class JudgeService:
         usage = common_pb2.TokenUsage()
         last = ""
         for attempt in range(self.settings.retries + 1):
+            temperature, seed = attempt_sampling(attempt, 0.0, self.settings.seed, self.settings.retry_temperature)
             request = chat_request([("system", system), ("user", text)], max_tokens=self.settings.max_tokens,
-                                   temperature=0.0, seed=self.settings.seed + 7919 * attempt,
-                                   json_schema=json.dumps(schema))
+                                   temperature=temperature, seed=seed, json_schema=json.dumps(schema))
             request.context.CopyFrom(context)
             request.context.caller_role = "judge"
             reply = await self.model.chat(request)

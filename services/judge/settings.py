@@ -21,8 +21,10 @@ class JudgeSettings(ServiceSettings):
     seed: int = 0
     # The decision comes first; the reason after it may be cut.
     max_tokens: int = Field(96, ge=16, le=4096)
-    # Tries when the model's output does not parse; then the verdict is recorded as unjudged.
+    # Tries when the model's output does not parse; then the verdict is recorded as unjudged. A retry samples at
+    # this temperature with a seed of its own (services/common/sampling.py): greedy retries repeat the output.
     retries: int = Field(2, ge=0, le=10)
+    retry_temperature: float = Field(0.7, gt=0.0, le=2.0)
     # Longest problem, reply or reference shown to the judge, in characters (longer ones are cut).
     max_text_chars: int = Field(3000, ge=200)
     max_preferences: int = Field(64, ge=1, le=1024)

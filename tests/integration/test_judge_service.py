@@ -15,9 +15,11 @@ import pytest
 from attune.orchestrator.profiles import load_schema
 from attune.services.common.errors import InvalidArgument
 from attune.services.common.launch import serve_core
+from attune.services.common.sampling import SEED_STEP, attempt_sampling
 from attune.services.judge.client import JudgeClient
 from attune.services.judge.core import PROMPT_HASH, JudgeService
 from attune.services.judge.settings import JudgeSettings
+from attune.services.model.client import chat_request
 from attune.v1 import common_pb2, judge_pb2
 
 NUMBERED = "format_structure.numbered_steps"
@@ -152,3 +154,45 @@ async def test_a_card_id_that_is_no_id_is_refused_before_the_model_is_asked(judg
     with pytest.raises(InvalidArgument) as err:
         await judge.judge_compliance(judge_pb2.ComplianceRequest(query=QUERY, reply=FOLLOWS, preferences=[bad]))
     assert err.value.field == "preferences[0].card_id"
+
+
+async def test_a_retry_samples_so_it_can_answer_differently(model_core):
+    """The real backend: greedy decoding ignores the seed (a greedy retry repeats itself); retries sample."""
+    def ask(temperature: float, seed: int):
+        return model_core.chat(chat_request("Name one fruit and say why you like it.", max_tokens=24,
+                                            temperature=temperature, seed=seed))
+
+    greedy = [(await ask(0.0, seed)).text for seed in (0, SEED_STEP)]
+    assert greedy[0] == greedy[1]
+    retries = [(await ask(*attempt_sampling(n, 0.0, 0, 0.7))).text for n in (1, 2)]
+    assert retries[0] != retries[1]
+    assert (await ask(*attempt_sampling(1, 0.0, 0, 0.7))).text == retries[0]
+
+
+class FirstReplyUnparsed:
+    """The real model, except that its first reply to the judge is replaced by text that is not JSON."""
+
+    def __init__(self, model):
+        self.model, self.requests = model, []
+
+    async def get_info(self, request=None):
+        return await self.model.get_info(request)
+
+    async def chat(self, request):
+        self.requests.append(request)
+        reply = await self.model.chat(request)
+        if len(self.requests) == 1:
+            reply.text = "I think so"
+        return reply
+
+
+async def test_the_judge_retries_by_sampling_and_the_real_models_retry_decides(model_core):
+    model = FirstReplyUnparsed(model_core)
+    judge = JudgeService(JudgeSettings(max_tokens=40, retries=1, seed=3), model)
+    await judge.start()
+    verdict = await judge.judge_task_success(judge_pb2.TaskSuccessRequest(problem=QUERY, reference_answer="5",
+                                                                          answer="5"))
+    first, retry = (r.sampling for r in model.requests)
+    assert (first.temperature, first.seed) == (0.0, 3)
+    assert retry.temperature == pytest.approx(0.7) and retry.seed == 3 + SEED_STEP
+    assert not verdict.unjudged and verdict.llm in (judge_pb2.OPINION_YES, judge_pb2.OPINION_NO)

@@ -2,9 +2,10 @@
 
 One environment gets ``attune[orchestrator]`` (what ``pip install 'attune[orchestrator]'`` gives a user)
 and runs the stack and the benchmark from a temporary folder: ``attune up``, a tiny experiment through
-``attune run``, ``attune judge`` and ``attune report``, the packaged demo experiment found by name, and
-every subcommand's ``--help``. A second gets only ``attune[uservec]``, as that service's image does, and
-starts the service to SERVING with no torch installed. Both run the real services on free loopback ports.
+``attune run``, ``attune judge`` and ``attune report``, ``attune demo`` and ``attune plan demo`` finding
+the packaged demo experiment, and every subcommand's ``--help``. A second gets only ``attune[uservec]``,
+as that service's image does, and starts the service to SERVING with no torch installed. Both run the
+real services on free loopback ports.
 """
 
 from __future__ import annotations
@@ -68,6 +69,20 @@ def attune(bin_dir: Path, *args: str, cwd: Path, env: dict, timeout: float = 900
     return done
 
 
+def demo_first_line(bin_dir: Path, cwd: Path, env: dict) -> str:
+    """``attune demo``'s first line, which it prints once it has loaded its packaged experiment; the demo
+    itself (32 sessions) is stopped there."""
+    # COLUMNS: rich wraps its lines at 80 columns where no terminal says otherwise.
+    demo = subprocess.Popen([str(bin_dir / "attune"), "demo", "--output-dir", "demo"], cwd=cwd,
+                            env={**env, "COLUMNS": "400"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        return demo.stderr.readline()
+    finally:
+        demo.kill()
+        demo.wait(timeout=60)
+
+
 @pytest.fixture(scope="module")
 def full_env(wheel_path, tmp_path_factory) -> Path:
     return fresh_venv(tmp_path_factory.mktemp("user") / "venv", wheel_path, "orchestrator", weights=True)
@@ -95,6 +110,7 @@ def test_a_tiny_experiment_runs_judges_and_reports_from_the_wheel(full_env, tmp_
         report = attune(full_env, "report", "out", cwd=work, env=env).stdout.split()
         assert {Path(p).name for p in report} >= {"report.md", "report.html"}
         assert "vanilla" in (work / "out" / "report.md").read_text()
+        assert "on 2 users x 2 sessions" in demo_first_line(full_env, work, env)
     finally:
         subprocess.run([str(full_env / "attune"), "down"], cwd=work, env=env, capture_output=True, timeout=120)
     assert not any(line.strip() for line in (data / "run").glob("*.pid"))

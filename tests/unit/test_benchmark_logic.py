@@ -6,7 +6,6 @@ The session log and its records are tested in test_records.py.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -15,19 +14,34 @@ from attune.orchestrator.benchmark.experiment import ExperimentError, load_exper
 from attune.orchestrator.benchmark.runner import check_output_dir
 from attune.orchestrator.benchmark.simulator import UserSimulator, Verdict, parse_verdict, verdict_schema
 from attune.orchestrator.methods import METHODS, Ledger, UnknownMethod, method_class
+from attune.services.common.files import shipped_files
 
 BASE = {"methods": ["vanilla"], "datasets": ["math-500"]}
-EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
+SHIPPED = shipped_files("attune.orchestrator", "experiments", ".yaml")
 
 
-def test_the_shipped_experiments_load():
-    names = {load_experiment(path).name for path in EXPERIMENTS}
+def test_the_shipped_experiments_load_by_name_and_by_path():
+    assert {"demo", "small", "full", "memory_conflicts"} <= set(SHIPPED)
+    names = {load_experiment(name).name for name in SHIPPED}
     assert {"demo", "small", "full", "memory-conflicts"} <= names
+    assert {load_experiment(path).name for path in SHIPPED.values()} == names
+    assert load_experiment("demo.yaml").name == "demo"
 
 
-def test_all_eight_methods_are_registered_and_unknown_names_raise():
-    assert set(METHODS) == {"vanilla", "contextual", "reflection", "reflection_grpo", "all_memory", "rag",
-                            "rag_vector", "lora_user"}
+def test_a_file_of_the_users_wins_over_a_shipped_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").write_text("name: mine\nmethods: [vanilla]\ndatasets: [math-500]\n")
+    assert load_experiment("demo").name == "mine"
+    with pytest.raises(ExperimentError, match="attune ships: demo, full, memory_conflicts, small, validity"):
+        load_experiment("nope")
+
+
+def test_the_eight_methods_and_the_two_bounds_are_registered_and_unknown_names_raise():
+    contenders = {name for name, cls in METHODS.items() if not cls.bound}
+    assert contenders == {"vanilla", "contextual", "reflection", "reflection_grpo", "all_memory", "rag",
+                          "rag_vector", "lora_user"}
+    assert {name: cls.bound for name, cls in METHODS.items() if cls.bound} == {"oracle": "upper",
+                                                                                 "anti_oracle": "lower"}
     with pytest.raises(UnknownMethod, match="unknown method 'memgpt'; known: all_memory"):
         method_class("memgpt")
 
@@ -63,15 +77,6 @@ def test_experiment_file_and_overrides(tmp_path):
         load_experiment(path)
     with pytest.raises(ExperimentError, match="does not exist"):
         load_experiment(tmp_path / "missing.yaml")
-
-
-def test_shipped_experiment_files_validate():
-    from attune.orchestrator.demo import DEMO_EXPERIMENT
-
-    paths = sorted(DEMO_EXPERIMENT.parent.glob("*.yaml"))
-    assert DEMO_EXPERIMENT in paths and len(paths) >= 3, paths
-    for path in paths:
-        load_experiment(path)
 
 
 def test_output_dir_refuses_another_experiment(tmp_path):
