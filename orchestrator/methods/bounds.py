@@ -30,10 +30,10 @@ def _schema() -> Schema:
     return load_schema()
 
 
-def rival(preference: Preference, schema: Schema | None = None) -> Preference | None:
-    """A preference of the same conflict group that contradicts ``preference``; None where the schema
+def rival(preference: Preference) -> Preference | None:
+    """A preference of the same conflict group that contradicts ``preference``; None where the shipped schema
     has no such group (a MultiSessionCollab profile's own ids)."""
-    schema = schema or _schema()
+    schema = _schema()
     group_name, _, option = preference.id.partition(".")
     group = schema.groups.get(group_name)
     if group is None or option not in group.options:
