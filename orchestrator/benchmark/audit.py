@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def kappa(a: list[bool], b: list[bool]) -> float | None:
     if len(a) < 2 or len(set(a)) < 2 and len(set(b)) < 2:
         return None
     value = cohen_kappa_score(a, b)
-    return None if value != value else float(value)  # NaN when undefined
+    return float(value) if math.isfinite(value) else None  # NaN when undefined
 
 
 def _pairs(items: Iterable[dict], first: str, second: str) -> list[tuple[bool, bool]]:

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from attune.orchestrator.benchmark import audit
 from attune.orchestrator.benchmark.experiment import Experiment
-from attune.orchestrator.benchmark.judging import JudgeResult, JudgeSettings, RunJudge, judge_name, judgment_dir
+from attune.orchestrator.benchmark.judging import JudgeResult, JudgeStepSettings, RunJudge, judge_name, judgment_dir
 from attune.orchestrator.benchmark.summary import summary_table
 from attune.services.common import registry
 from attune.services.common.files import atomic_write_json
@@ -69,7 +69,7 @@ async def judge_run(run_dir: Path, exp: Experiment, judge, console: Console, own
     """Judge every session not yet judged, then print the summary (own judge) and the judge's audit."""
     info = await judge.get_info()
     out_dir = judgment_dir(run_dir, "" if own else judge_name(info))
-    settings = JudgeSettings(over_llm_max=exp.judge.over_llm_max, concurrency=exp.judge.concurrency, seed=exp.seed)
+    settings = JudgeStepSettings(over_llm_max=exp.judge.over_llm_max, concurrency=exp.judge.concurrency, seed=exp.seed)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         result = await RunJudge(run_dir, judge, settings, out_dir).run(JudgeProgress(progress))

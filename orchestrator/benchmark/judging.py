@@ -90,7 +90,7 @@ class PlantedVerdict(RecordModel):
         return f"{self.kind}:{self.method}", self.profile_id, self.session
 
 
-class JudgeSettings(BaseModel):
+class JudgeStepSettings(BaseModel):
     """How the judge step samples the questions it asks."""
 
     # Inapplicable preferences no checker can see, asked of the LLM per turn (sampled, seeded).
@@ -131,10 +131,10 @@ def verdict_dict(message) -> dict:
 class RunJudge:
     """Judges the sessions of one run with one judge (a JudgeService core or a JudgeClient)."""
 
-    def __init__(self, run_dir: Path, judge, settings: JudgeSettings | None = None, out_dir: Path | None = None):
+    def __init__(self, run_dir: Path, judge, settings: JudgeStepSettings | None = None, out_dir: Path | None = None):
         self.run_dir = run_dir
         self.judge = judge
-        self.settings = settings or JudgeSettings()
+        self.settings = settings or JudgeStepSettings()
         self.out_dir = out_dir or run_dir
         self.exp = load_run_experiment(run_dir)
         self.profiles = {p.user_id: p for p in load_profiles_for(self.exp)}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
 
 from attune.preferences import checkers
 
@@ -41,15 +40,6 @@ REPLY_BANK = (
     "p ∧ q → r, and ¬r, so ¬(p ∧ q).",
     "If p and q then r; r is false, so p and q are not both true.",
 )
-
-
-@dataclass(frozen=True)
-class Plant:
-    kind: str
-    preference: str = ""
-    rival: str = ""
-    reply: str = ""
-    answer: str = ""
 
 
 def reply_breaking(preference_id: str, rng: random.Random) -> str | None:

@@ -13,14 +13,13 @@ is refused, since this code cannot know what its fields mean.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from attune.services.common.jsonl import JsonLines, JsonLinesError, append_line
 from attune.services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -207,30 +206,21 @@ class SessionLog:
         ``repair=False`` (readers such as the judge, which never write the run's files) skipped."""
         if not self.path.exists():
             return {}
-        data = self.path.read_bytes()
-        records, good_end = {}, 0
-        lines = data.split(b"\n")
-        for number, line in enumerate(lines, 1):
-            last = number == len(lines)
-            if not line.strip():
-                good_end += len(line) + (0 if last else 1)
-                continue
-            try:
-                decoded = json.loads(line)
-            except ValueError as err:
-                if last or all(not rest.strip() for rest in lines[number:]):
-                    log.warning("session_log_torn_line_dropped", path=str(self.path), line=number)
-                    break
-                raise LogCorrupt(f"{self.path}: line {number} is not a {self.kind} ({err})") from None
-            record = self._record(decoded, number)
-            if last and repair:  # parsed but unterminated: complete it
-                with self.path.open("ab") as out:
-                    out.write(b"\n")
-            records[record.key] = record
-            good_end += len(line) + 1
-        if repair and good_end < len(data):
-            with self.path.open("r+b") as out:
-                out.truncate(good_end)
+        records, last, lines = {}, None, JsonLines(self.path, torn_tail=True)
+        try:
+            for last in lines:
+                record = self._record(last.data, last.number)
+                records[record.key] = record
+        except JsonLinesError as err:
+            raise LogCorrupt(f"{self.path}: line {err.line} is not a {self.kind} ({err.error})") from None
+        if lines.torn is not None:
+            log.warning("session_log_torn_line_dropped", path=str(self.path), line=lines.torn.line)
+            if repair:
+                with self.path.open("r+b") as out:
+                    out.truncate(lines.torn.offset)
+        elif repair and last is not None and not last.terminated:  # parsed but unterminated: complete it
+            with self.path.open("ab") as out:
+                out.write(b"\n")
         return records
 
     def _record(self, decoded: Any, number: int) -> SessionRecord:
@@ -242,27 +232,9 @@ class SessionLog:
             await asyncio.to_thread(self._write, line)
 
     def _write(self, line: bytes) -> None:
-        """Append one line and fsync it; unbuffered, so a failed write is seen here and cut back."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        """Append one line and fsync it; a failed write is cut back (services/common/jsonl.py)."""
         try:
-            before = os.lseek(fd, 0, os.SEEK_END)
-            try:
-                rest = memoryview(line)
-                while rest:
-                    rest = rest[os.write(fd, rest):]
-                os.fsync(fd)
-            except OSError as err:
-                _cut_back(fd, before)
-                raise LogWriteError(err.errno, f"cannot append to {self.path} ({err.strerror}); the records "
-                                    "written before are kept: make room and run again to resume") from None
-        finally:
-            os.close(fd)
-
-
-def _cut_back(fd: int, size: int) -> None:
-    """Drop what a failed write left of its line, so the log ends on a whole record."""
-    try:
-        os.ftruncate(fd, size)
-    except OSError:
-        pass  # the next load cuts a torn last line off as well
+            append_line(self.path, line)
+        except OSError as err:
+            raise LogWriteError(err.errno, f"cannot append to {self.path} ({err.strerror}); the records "
+                                "written before are kept: make room and run again to resume") from None

@@ -23,7 +23,8 @@ from pathlib import Path
 from attune.orchestrator.benchmark.experiment import ExperimentError
 from attune.orchestrator.benchmark.records import SessionLog
 from attune.orchestrator.benchmark.runner import SESSIONS_FILE
-from attune.services.common.files import atomic_write_json, atomic_write_text
+from attune.services.common.files import atomic_write_json
+from attune.services.common.jsonl import write_jsonl
 
 SHARDS_DIR = "shards"
 DONE = "done.json"
@@ -101,6 +102,5 @@ def merge(run_dir: Path, count: int) -> int:
             if key in merged:
                 raise ExperimentError(f"session {key} is in two shards of {run_dir}")
             merged[key] = record
-    lines = (record.model_dump_json() + "\n" for _, record in sorted(merged.items()))
-    atomic_write_text(run_dir / SESSIONS_FILE, "".join(lines))
+    write_jsonl(run_dir / SESSIONS_FILE, (record for _, record in sorted(merged.items())))
     return len(merged)

@@ -14,7 +14,7 @@ apply). The code, not the model, enforces the protocol's rules:
 
 In ``checked`` mode (the default: a 135M simulator cannot tell a numbered list
 from prose), the verdict on every preference a program can check comes from
-that checker (attune/preferences/checkers.py), and a broken checkable preference is
+that checker (attune/preferences/checkers/), and a broken checkable preference is
 enforced; the model still writes the user's words and judges the rest.
 """
 

@@ -16,9 +16,8 @@ never know which.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from attune.orchestrator.memory import Services
 from attune.orchestrator.prompts import agent_messages
+from attune.services.common.jsonl import write_jsonl
 from attune.services.model.client import chat_request
 from attune.services.trainer.client import wait_for_job
 from attune.v1 import common_pb2, trainer_pb2
@@ -83,6 +83,7 @@ class Ledger:
 
     tokens: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    clock: Callable[[], float] = field(default=time.perf_counter, repr=False, compare=False)
     _open: list[str] = field(default_factory=list, repr=False)
     _since: float = field(default=0.0, repr=False)
 
@@ -98,7 +99,7 @@ class Ledger:
 
     def _switch(self) -> None:
         """Credit the time since the last switch to the innermost open part."""
-        now = time.perf_counter()
+        now = self.clock()
         if self._open:
             self.seconds[self._open[-1]] = self.seconds.get(self._open[-1], 0.0) + now - self._since
         self._since = now
@@ -244,8 +245,7 @@ async def train_adapter(method: Method, what: str, name: str, rows: list[dict], 
     if name in info.adapters:
         return None
     data = method.workdir / f"{name}.jsonl"
-    data.parent.mkdir(parents=True, exist_ok=True)
-    data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    write_jsonl(data, rows)
     job = await method.services.trainer.submit_job(trainer_pb2.TrainJobSpec(
         data_path=str(data.resolve()), adapter_name=name, seed=method.seed, **spec))
     done = await wait_for_job(method.services.trainer, job.job_id, timeout_s)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from attune.orchestrator.profiles.msc import is_msc, msc_profile
 from attune.preferences.check import check_profile
 from attune.preferences.model import Profile, ProfileError
-from attune.services.common.files import atomic_write_text
+from attune.services.common.jsonl import JsonLinesError, parse_jsonl, write_jsonl
 
 
 def load_profiles(path: str | Path) -> list[Profile]:
@@ -32,14 +32,10 @@ def _parse(text: str, path: Path):
         return json.loads(text)
     except json.JSONDecodeError:
         pass
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ProfileError(f"line {number} is not valid JSON ({err.msg})", path=path) from None
-    return rows
+    try:
+        return parse_jsonl(text, path)
+    except JsonLinesError as err:
+        raise ProfileError(f"line {err.line} is not valid JSON ({err.msg})", path=path) from None
 
 
 def _attune(raw, path: Path) -> list[Profile]:
@@ -77,5 +73,5 @@ def _check_all(profiles: list[Profile], path: Path) -> None:
 
 
 def save_profiles(profiles: list[Profile], path: str | Path) -> None:
-    """Write JSON Lines atomically (services/common/files.py)."""
-    atomic_write_text(path, "".join(profile.model_dump_json() + "\n" for profile in profiles))
+    """Write JSON Lines atomically (services/common/jsonl.py)."""
+    write_jsonl(path, profiles)

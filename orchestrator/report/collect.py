@@ -33,6 +33,7 @@ from attune.orchestrator.benchmark.metrics import get_metric
 from attune.orchestrator.benchmark.records import LogCorrupt, parse_line, parse_record
 from attune.orchestrator.benchmark.summary import BREAKDOWNS, SESSIONS_FILE, coinciding_methods
 from attune.orchestrator.report.vectors import VectorTrace, preference_sets
+from attune.services.common.jsonl import JsonLines, JsonLinesError
 
 # The breakdowns the report gives beside the per-method numbers (summary.BREAKDOWNS, "method" aside).
 GROUPS = tuple(by for by in BREAKDOWNS if by != "method")
@@ -140,20 +141,11 @@ def lines(path: Path) -> Iterator[tuple[int, int, Any]]:
     """
     if not path.exists():
         return
-    torn, offset = None, 0
-    with path.open("rb") as log:
-        for number, line in enumerate(log, 1):
-            start, offset = offset, offset + len(line)
-            if not line.strip():
-                continue
-            if torn:
-                raise LogCorrupt(torn)
-            try:
-                data = json.loads(line)
-            except ValueError as err:
-                torn = f"{path}: line {number} is not valid JSON ({err})"
-                continue
-            yield number, start, data
+    try:
+        for line in JsonLines(path, torn_tail=True):
+            yield line.number, line.offset, line.data
+    except JsonLinesError as err:
+        raise LogCorrupt(str(err)) from None
 
 
 def judgment_offsets(path: Path) -> dict[tuple, tuple[int, int]]:

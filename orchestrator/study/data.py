@@ -19,15 +19,15 @@ format (generate.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from attune.services.common.jsonl import JsonLines, JsonLinesError, write_jsonl
+
 TRIGGERS = ("time_of_day", "day_of_week", "sun_phase", "weather", "outdoor_temp")
-DEVICES = ("tv", "ac", "lights", "speaker", "security")
 FILES = ("characters.jsonl", "routines.jsonl", "sessions.jsonl")
 HUB_DATASET = "TCLResearchEurope/EdgeWisePersona"
 
@@ -94,15 +94,13 @@ def user_id(index: int) -> str:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                raise StudyDataError(f"{path}: line {number} is empty (one line per user; lines must align)")
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise StudyDataError(f"{path}: line {number} is not JSON: {err.msg}") from None
-            yield number, data
+    try:
+        for line in JsonLines(path, allow_blank=False):
+            yield line.number, line.data
+    except JsonLinesError as err:
+        if err.error is None:
+            raise StudyDataError(f"{path}: line {err.line} is empty (one line per user; lines must align)") from None
+        raise StudyDataError(f"{path}: line {err.line} is not JSON: {err.msg}") from None
 
 
 def _parse(model: type[Model], data, path: Path, number: int):
@@ -157,9 +155,7 @@ def write_folder(users: list[User], folder: str | Path) -> Path:
             "routines.jsonl": [{"routines": [r.model_dump() for r in u.routines]} for u in users],
             "sessions.jsonl": [{"sessions": [s.model_dump() for s in u.sessions]} for u in users]}
     for name, lines in rows.items():
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
-        tmp.replace(folder / name)
+        write_jsonl(folder / name, lines)
     return folder
 
 

@@ -8,7 +8,6 @@ messages before it; the reference is the message itself. Trainer rows
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from attune.orchestrator.study.data import TRIGGERS, Session, User
 from attune.services.common.files import user_or_shipped
+from attune.services.common.jsonl import write_jsonl
 
 
 class Baseline(BaseModel):
@@ -78,6 +78,5 @@ def examples_for(users: list[User], sessions: dict[str, list[int]], baseline: Ba
 
 
 def write_rows(examples: list[Example], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(e.row(), ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
+    write_jsonl(path, (e.row() for e in examples))
     return path

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from attune.orchestrator.tasks.errors import TaskError
+from attune.services.common.jsonl import parse_jsonl
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv", ".parquet")
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
@@ -63,14 +64,7 @@ def read_file(path: Path) -> list[dict]:
 
 
 def json_lines(text: str) -> list[dict]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"line {number}: {err}") from None
-    return rows
+    return parse_jsonl(text)  # a bad line: JsonLinesError (a ValueError) naming it
 
 
 def json_document(text: str) -> list[dict]:

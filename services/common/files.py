@@ -9,24 +9,37 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_open(path) as out:
+        out.write(text)
+
+
+@contextmanager
+def atomic_open(path: str | Path) -> Iterator[TextIO]:
+    """A text file to write ``path`` through: it replaces ``path`` only when the block ends without an error.
+
+    Whatever the block raises (a full disk, a value that cannot be encoded halfway through) leaves the old
+    file and no temporary one; an OSError is raised again naming ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
-        raise OSError(err.errno, f"cannot write {path} ({err.strerror}); it is left as it was") from None
+        raise OSError(err.errno, f"cannot write {path} ({err.strerror or err}); it is left as it was") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -37,9 +37,11 @@ from attune.services.common.errors import FailedPrecondition, InvalidArgument, N
 from attune.services.common.logging import get_logger, request_context
 from attune.services.common.policy import PolicyConfig, item_vectors, policy, policy_from_env
 from attune.services.common.validation import check_id
+from attune.services.retrieval.cardstore import CONDITION, CardPoint, CardStore, StoredCard
+from attune.services.retrieval.conflicts import choose_by_condition
 from attune.services.retrieval.rerank import CrossEncoderReranker, LLMReranker, Reranker, card_text
+from attune.services.retrieval.search import HybridQuery, sparse
 from attune.services.retrieval.settings import RetrievalSettings
-from attune.services.retrieval.store import CONDITION, CardPoint, CardStore, HybridQuery, Sparse, StoredCard
 from attune.v1 import common_pb2, retrieval_pb2, uservec_pb2
 
 log = get_logger(__name__)
@@ -60,49 +62,6 @@ def payload_card(payload: dict) -> common_pb2.PreferenceCard:
 def condition_text(card: common_pb2.PreferenceCard) -> str:
     """What a card's condition is embedded as: a card with none applies always."""
     return card.condition.strip() or "always"
-
-
-def sparse(vector) -> Sparse:
-    return Sparse(list(vector.indices), [float(v) for v in vector.values])
-
-
-def choose_by_condition(order: list[int], groups: Sequence[str], conditions: np.ndarray, select_k: int,
-                        hold: float, always: Sequence[bool] | None = None) -> tuple[list[int], set[int]]:
-    """Conflict-aware ranking and selection.
-
-    ``order`` is the candidates' ranking by score. The cards of one conflict group keep the places the group
-    has in it, filled anew by condition similarity, so the card whose condition best fits the request leads
-    its group. Then the first ``select_k`` are selected, skipping a card whose group already has a selected
-    card unless both cards' conditions hold (similarity at least ``hold``, or ``always`` for an unconditional
-    card): two rival preferences reach the context together only when the request really asks for both. A
-    card without a group has no rival.
-    """
-    always = always or [False] * len(groups)
-
-    def holds(i: int) -> bool:
-        return always[i] or conditions[i] >= hold
-
-    places: dict[str, list[int]] = {}
-    for place, i in enumerate(order):
-        if groups[i]:
-            places.setdefault(groups[i], []).append(place)
-    ranked = list(order)
-    for group_places in places.values():
-        members = sorted((order[p] for p in group_places), key=lambda i: -float(conditions[i]))
-        for place, i in zip(group_places, members, strict=True):
-            ranked[place] = i
-    chosen: list[int] = []
-    leader: dict[str, int] = {}
-    for i in ranked:
-        if len(chosen) == select_k:
-            break
-        group = groups[i]
-        if group in leader and not (holds(i) and holds(leader[group])):
-            continue
-        if group:
-            leader.setdefault(group, i)
-        chosen.append(i)
-    return ranked, set(chosen)
 
 
 class _Timer:
@@ -391,7 +350,6 @@ class RetrievalService:
             raise FailedPrecondition("use_user_vector asked for, but this service has no user-vector service: set "
                                      "ATTUNE_USERVEC_TARGET")
         return top_k, select_k
-
 
 
 def load_embedder(settings: RetrievalSettings):

@@ -61,15 +61,6 @@ class Reranker:
         return None
 
 
-class NoReranker(Reranker):
-    """Keeps the dense order: a request without rerank."""
-
-    name = "none"
-
-    async def scores(self, query, cards, context=None, usage=None) -> list[float]:
-        return [0.0] * len(cards)
-
-
 class CrossEncoderReranker(Reranker):
     """A sentence-transformers CrossEncoder from a local folder; sigmoid scores in [0, 1]."""
 

@@ -26,8 +26,6 @@ from attune.orchestrator.methods import METHODS
 from attune.orchestrator.report import write_report
 from attune.services.common.settings import CommonSettings
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 ALL_METHODS = ["vanilla", "contextual", "reflection", "reflection_grpo", "all_memory", "rag", "rag_vector",
                "lora_user"]
@@ -115,7 +113,7 @@ def check_log(output_dir: Path, methods: list[str], n_sessions: int = 2) -> list
     return records
 
 
-async def test_all_methods_in_process(model_core, adapter_dir, data_dir, tmp_path, monkeypatch):
+async def test_all_methods_in_process(processes, model_core, adapter_dir, data_dir, tmp_path, monkeypatch):
     # One torch thread for the GRPO job: it shares the cores with the model in this process.
     monkeypatch.setenv("ATTUNE_TRAINER_JOB_THREADS", "1")
     out = tmp_path / "run"
@@ -196,11 +194,14 @@ async def test_all_methods_over_grpc(grpc_stack, tmp_path):
     assert all(r["user_id"].startswith("run.") for r in records)
 
 
-def test_killed_run_resumes_without_repeating_or_losing(tmp_path, data_dir):
-    out = tmp_path / "killed"
-    command = [sys.executable, "-m", "attune.orchestrator.cli", "run", "--methods", "vanilla,rag", "--datasets",
-               "math-500", "--n-profiles", "2", "--n-sessions", "2", "--max-turns", "2", "--max-reply-tokens", "24",
-               "--concurrency", "1", "--seed", "5", "--output-dir", str(out), "--json-logs", "--no-judge"]
+def test_killed_run_resumes_without_repeating_or_losing(processes, tmp_path, data_dir):
+    out, experiment = tmp_path / "killed", tmp_path / "killed.yaml"
+    # Short turns (one per session, short replies, a short simulator): what is tested is the kill and the resume.
+    experiment.write_text(json.dumps({"name": "killed", "simulator": {"max_tokens": 64}}))
+    command = [sys.executable, "-m", "attune.orchestrator.cli", "run", str(experiment), "--methods", "vanilla,rag",
+               "--datasets", "math-500", "--n-profiles", "2", "--n-sessions", "2", "--max-turns", "1",
+               "--max-reply-tokens", "24", "--concurrency", "1", "--seed", "5", "--output-dir", str(out), "--json-logs",
+               "--no-judge"]
     env = dict(os.environ, ATTUNE_DATA_DIR=str(data_dir))
     log = out / "sessions.jsonl"
     proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -55,10 +55,12 @@ async def test_staggered_requests_share_forward_passes_and_reply_as_alone(model_
 
 
 async def test_a_short_request_arriving_mid_batch_finishes_first(continuous_core):
+    _, rows_before = forward_passes()
     long = asyncio.create_task(continuous_core.chat(
         chat_request("Write a very long story about the sea and its ships.", max_tokens=160)))
-    await asyncio.sleep(1.0)
-    assert not long.done()
+    while forward_passes()[1] < rows_before + 8:  # the long row is decoding (8 rows of it so far)
+        assert not long.done(), "the long request ended before it had decoded 8 tokens"
+        await asyncio.sleep(0.05)
     short = await continuous_core.chat(chat_request("Say hi.", max_tokens=4))
     assert short.usage.completion_tokens <= 4
     assert not long.done(), "the short request waited for the long row"

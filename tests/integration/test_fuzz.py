@@ -1,7 +1,7 @@
 """Fuzzing every RPC of every service: hypothesis-built requests to the real servers on 127.0.0.1.
 
 The short version of bench/bench_fuzz.py (docs/reliability.md): PER_SERVICE requests per service, built
-from the protobuf descriptors (tests/fixtures/fuzz.py), the same ones on every run. The bar: no INTERNAL
+from the protobuf descriptors (tests/fixtures/fuzz_requests.py), the same ones on every run. The bar: no INTERNAL
 and no UNKNOWN, and each server still says SERVING and answers a valid request afterwards.
 """
 
@@ -16,7 +16,7 @@ from attune.services.common.errors import InvalidArgument
 from attune.services.model.client import ModelClient, chat_request
 from attune.services.model.weights import ensure_converted
 from attune.v1 import model_pb2, orchestrator_pb2, trainer_pb2
-from tests.fixtures import fuzz
+from tests.fixtures import fuzz, fuzz_valid
 
 # Requests per service, split evenly over its RPCs (a few dozen each); fewer where most valid requests run
 # the model (about 2 s each for the extractor on two cores).
@@ -77,7 +77,7 @@ async def test_the_fuzz_model_refuses_more_tokens_than_its_limit(fleet):
 @pytest.mark.parametrize("unit", ["x", "😀"])
 async def test_an_error_quoting_a_huge_input_keeps_its_status(fleet, unit):
     huge = unit * 20_000
-    cases = [("model", "Chat", model_pb2.ChatRequest(messages=fuzz.MESSAGES, adapter=huge), "NOT_FOUND"),
+    cases = [("model", "Chat", model_pb2.ChatRequest(messages=fuzz_valid.MESSAGES, adapter=huge), "NOT_FOUND"),
              ("trainer", "SubmitJob", trainer_pb2.TrainJobSpec(kind="lora", adapter_name="a", max_steps=1,
                                                                data_path=huge), "INVALID_ARGUMENT")]
     got = []

@@ -11,6 +11,7 @@ import random
 import pytest
 from rich.progress import Progress
 
+from bench import memory_cases
 from bench import memory_quality as mq
 
 
@@ -34,11 +35,11 @@ def test_the_cases_cover_every_option_and_keep_train_and_heldout_apart(cases):
 def test_users_hold_one_option_a_family_and_every_case_its_options():
     opts, rng = mq.options(), random.Random(0)
     needs = [["numbered_steps", "table_compare"], ["bullets_steps", "table_compare"], ["snake_python"]]
-    users, home = mq.pack_users(needs, opts, rng)
+    users, home = memory_cases.pack_users(needs, opts, rng)
     assert home[0] != home[1], "numbered_steps and bullets_steps are variants: one user holds one of them"
     for need, n in zip(needs, home, strict=True):
         held = [o.key for o in users[n]]
-        assert set(need) <= set(held) and len(held) == mq.CARDS_PER_USER
+        assert set(need) <= set(held) and len(held) == memory_cases.CARDS_PER_USER
         assert len({opts[k].family for k in held}) == len(held)
 
 

@@ -48,7 +48,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([tool("promtool"), *args], capture_output=True, text=True, timeout=60)
 
 
-def test_promtool_accepts_the_shipped_config_and_rules_and_refuses_a_broken_rule(tmp_path):
+def test_promtool_accepts_the_shipped_config_and_rules_and_refuses_a_broken_rule(processes, tmp_path):
     checked = promtool("check", "config", str(ROOT / "monitoring" / "prometheus.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "1 rule files found" in checked.stdout
@@ -104,7 +104,7 @@ def prometheus_config(path: Path, specs: list) -> Path:
     return path
 
 
-async def test_prometheus_scrapes_sessions_and_tokens_of_every_method_from_the_stack(data_dir, tmp_path,
+async def test_prometheus_scrapes_sessions_and_tokens_of_every_method_from_the_stack(processes, data_dir, tmp_path,
                                                                                       monkeypatch):
     specs = fresh_stack_specs(tmp_path / "data", data_dir, monkeypatch)
     pki = make_pki(tmp_path / "pki")

@@ -87,7 +87,7 @@ async def test_grpc_clients_of_a_new_service(throwaway_service, model_server, mo
         await server.stop()
 
 
-async def test_local_stack_runs_a_new_service_and_its_peer(monkeypatch, tmp_path):
+async def test_local_stack_runs_a_new_service_and_its_peer(processes, monkeypatch, tmp_path):
     monkeypatch.setenv("ATTUNE_SERVICE_PLUGINS", "tests.fixtures.echo_plugin")
     monkeypatch.setenv("ATTUNE_DATA_DIR", str(tmp_path))
     try:

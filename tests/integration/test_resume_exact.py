@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from attune.orchestrator.benchmark.experiment import parse_experiment
 from attune.orchestrator.benchmark.records import SessionLog
@@ -18,8 +17,6 @@ from attune.services.uservec.client import update_request
 from attune.services.uservec.core import UserVectorService
 from attune.services.uservec.settings import UserVecSettings
 from attune.v1 import uservec_pb2
-
-pytestmark = pytest.mark.slow
 
 EXPERIMENT = {"name": "exact", "methods": ["rag_vector"], "datasets": ["math-500"], "n_profiles": 1,
               "n_sessions": 2, "max_turns": 2, "conflict_share": 1.0, "seed": 4, "concurrency": 1,

@@ -25,10 +25,11 @@ from attune.services.common.launch import BuildContext
 from attune.services.common.net import free_port
 from attune.services.common.policy import PolicyConfig
 from attune.services.common.settings import CommonSettings
+from attune.services.retrieval.cardstore import StoreError
 from attune.services.retrieval.client import RetrievalClient
 from attune.services.retrieval.core import RetrievalService, build
 from attune.services.retrieval.settings import RetrievalSettings
-from attune.services.retrieval.store import EdgeCardStore, StoreError
+from attune.services.retrieval.store import EdgeCardStore
 from attune.services.uservec.client import update_request
 from attune.v1 import common_pb2, retrieval_pb2, uservec_pb2
 
@@ -302,7 +303,7 @@ async def wait_serving(client: RetrievalClient, proc: subprocess.Popen, timeout_
     pytest.fail(f"the retrieval service did not start (exit status {proc.poll()}): {stderr}")
 
 
-async def test_a_killed_service_loses_nothing_acknowledged(tmp_path):
+async def test_a_killed_service_loses_nothing_acknowledged(processes, tmp_path):
     port = free_port()
     proc = start_process(tmp_path, port)
     try:

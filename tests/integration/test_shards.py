@@ -47,7 +47,7 @@ async def watch_to_end(client, run_id: str) -> list[orchestrator_pb2.RunProgress
     return [e async for e in client.watch_run(orchestrator_pb2.GetRunRequest(run_id=run_id), timeout_s=1800)]
 
 
-async def test_a_sharded_run_is_cancelled_resumed_merged_judged_once_and_reported(orchestrator):
+async def test_a_sharded_run_is_cancelled_resumed_merged_judged_once_and_reported(processes, orchestrator):
     core, client, launcher = orchestrator
     start = orchestrator_pb2.StartRunRequest(experiment_yaml=yaml.safe_dump(EXPERIMENT))
     run = await client.start_run(start)

@@ -27,7 +27,7 @@ def stack(data_dir, tmp_path, monkeypatch):
     local.down(timeout_s=5)
 
 
-async def test_up_chat_and_graceful_down(stack):
+async def test_up_chat_and_graceful_down(processes, stack):
     local, spec = stack
     states = await local.up(timeout_s=180)
     assert [s.health for s in states] == ["SERVING"]
@@ -55,7 +55,7 @@ async def test_up_chat_and_graceful_down(stack):
     assert "server_stopped" in events, "SIGTERM must stop the server gracefully"
 
 
-async def test_personalized_chat_remembers_across_sessions(data_dir, tmp_path, monkeypatch):
+async def test_personalized_chat_remembers_across_sessions(processes, data_dir, tmp_path, monkeypatch):
     """`attune up` with every service, then two `attune chat --personalized` sessions of one user."""
     env_data = tmp_path / "data"
     # The converted model is reused; stores (cards, user vectors) are fresh for this test.
@@ -80,7 +80,7 @@ async def test_personalized_chat_remembers_across_sessions(data_dir, tmp_path, m
         local.down(timeout_s=30)
 
 
-def test_cli_reports_a_service_that_is_not_there():
+def test_cli_reports_a_service_that_is_not_there(processes):
     cli = subprocess.run([sys.executable, "-m", "attune.orchestrator.cli", "chat",
                           "--target", f"127.0.0.1:{free_port()}", "-m", "hi", "--connect-timeout", "1"],
                          capture_output=True, text=True, timeout=60)
@@ -88,7 +88,7 @@ def test_cli_reports_a_service_that_is_not_there():
     assert "not SERVING" in cli.stderr
 
 
-def test_bad_setting_fails_at_start_naming_the_variable(data_dir):
+def test_bad_setting_fails_at_start_naming_the_variable(processes, data_dir):
     env = dict(os.environ, ATTUNE_MODEL_MAX_BATCH="many", ATTUNE_DATA_DIR=str(data_dir))
     proc = subprocess.run([sys.executable, "-m", "attune.services.model"], capture_output=True, text=True, timeout=60,
                           env=env)

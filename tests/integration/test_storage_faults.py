@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import yaml
 
-from attune.services.retrieval.store import CardPoint, EdgeCardStore
-from attune.services.retrieval.store import StoreError as ShardError
+from attune.services.retrieval.cardstore import CardPoint
+from attune.services.retrieval.cardstore import StoreError as ShardError
+from attune.services.retrieval.store import EdgeCardStore
 from attune.services.uservec.client import update_request
 from attune.services.uservec.core import UserVectorService
 from attune.services.uservec.settings import UserVecSettings
@@ -89,7 +90,7 @@ async def open_uservec(folder: Path) -> UserVectorService:
     return core
 
 
-async def test_uservec_killed_mid_write_keeps_every_acknowledged_update(tmp_path):
+async def test_uservec_killed_mid_write_keeps_every_acknowledged_update(processes, tmp_path):
     last = await asyncio.to_thread(kill_after, "uservec_writer", tmp_path / "killed")
     core = await open_uservec(tmp_path / "killed")  # opens: quick_check found every page intact
     state = await core.get_vectors(uservec_pb2.GetVectorsRequest(user_id="writer"))
@@ -104,7 +105,7 @@ async def test_uservec_killed_mid_write_keeps_every_acknowledged_update(tmp_path
                                                                            np.float32).tobytes()
 
 
-def test_shard_killed_mid_write_keeps_every_acknowledged_card(tmp_path):
+def test_shard_killed_mid_write_keeps_every_acknowledged_card(processes, tmp_path):
     last = kill_after("shard_writer", tmp_path)
     store = EdgeCardStore(tmp_path, "test", 8)  # opens: every payload read back
     ids = {c.card_id for c in store.list("writer")}
@@ -112,7 +113,7 @@ def test_shard_killed_mid_write_keeps_every_acknowledged_card(tmp_path):
     assert {f"card-{i}" for i in range(last)} <= ids
 
 
-async def test_a_damaged_user_vector_file_is_refused_naming_it(tmp_path):
+async def test_a_damaged_user_vector_file_is_refused_naming_it(processes, tmp_path):
     core = await open_uservec(tmp_path)
     for i in range(5):
         await core.update_from_reward(update_for(i))
@@ -147,7 +148,7 @@ def limit_file_size(limit: int):
     return apply
 
 
-def test_a_full_disk_stops_the_run_clearly_and_loses_no_finished_session(data_dir, tmp_path):
+def test_a_full_disk_stops_the_run_clearly_and_loses_no_finished_session(processes, data_dir, tmp_path):
     experiment = tmp_path / "full.yaml"
     experiment.write_text(yaml.safe_dump({
         "name": "full-disk", "methods": ["vanilla"], "datasets": ["math-500"], "n_profiles": 1, "n_sessions": 8,

@@ -19,7 +19,8 @@ from attune.orchestrator.study.config import (
 )
 from attune.orchestrator.study.evaluate import METRICS
 from attune.orchestrator.study.examples import examples_for
-from attune.orchestrator.study.pipeline import Study, run_study
+from attune.orchestrator.study.folder import Study
+from attune.orchestrator.study.pipeline import run_study
 from attune.services.common.settings import CommonSettings
 
 ARM_PARAMS = {"eval_every": 2, "eval_max_tokens": 8, "batch_size": 2}
@@ -37,7 +38,7 @@ def tiny_config() -> StudyConfig:
                             max_steps=2, users=1, eval_replies_per_user=2))
 
 
-async def test_every_phase_on_a_tiny_corpus_then_resume(tmp_path, data_dir, monkeypatch):
+async def test_every_phase_on_a_tiny_corpus_then_resume(processes, models, tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("ATTUNE_MODEL_ADAPTER_DIR", str(tmp_path / "adapters"))
     monkeypatch.setenv("ATTUNE_TRAINER_ADAPTER_DIR", str(tmp_path / "adapters"))
     monkeypatch.setenv("ATTUNE_TRAINER_JOB_THREADS", "1")

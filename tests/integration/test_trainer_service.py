@@ -197,7 +197,7 @@ async def test_long_session_prompt_leaves_room_for_the_note(model_core, text):
     assert 1000 < tokens and tokens + NOTE_MAX_TOKENS <= 2048
 
 
-async def test_main_serves_and_stops_on_sigterm(tmp_path):
+async def test_main_serves_and_stops_on_sigterm(processes, tmp_path):
     port = free_port()
     env = dict(os.environ, ATTUNE_DATA_DIR=str(tmp_path), ATTUNE_TRAINER_PORT=str(port), ATTUNE_AUTH_TOKEN="",
                ATTUNE_LOG_LEVEL="warning")

@@ -280,7 +280,7 @@ def start_process(db_path: Path, port: int, **env) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-async def test_sigkill_mid_session_loses_no_acknowledged_update(tmp_path):
+async def test_sigkill_mid_session_loses_no_acknowledged_update(processes, tmp_path):
     db = tmp_path / "uservec.sqlite3"
     cands = items(5, seed=7)
     request = update_request("survivor", 0.6, cands, [0.2] * 5, [3], session_id="s-1")
@@ -339,7 +339,7 @@ async def test_sigkill_mid_session_loses_no_acknowledged_update(tmp_path):
     assert after.baseline == pytest.approx(baseline)
 
 
-async def test_a_store_of_another_dimension_stops_the_service_at_start(tmp_path):
+async def test_a_store_of_another_dimension_stops_the_service_at_start(processes, tmp_path):
     db = tmp_path / "uservec.sqlite3"
     core = await start_uservec_core(tmp_path, db_path=db)
     await core.close()

@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM
 from attune.services.model.weights import converted_dir, ensure_converted, smollm2_gguf
 
 
-def test_converted_weights_equal_the_gguf(data_dir):
+def test_converted_weights_equal_the_gguf(models, data_dir):
     folder = ensure_converted(data_dir)
     assert folder == converted_dir(data_dir)
     gguf = smollm2_gguf()

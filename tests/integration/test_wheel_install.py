@@ -24,8 +24,6 @@ from attune.services.common import registry
 from attune.services.common.net import free_port
 from tests.fixtures.wheel import fresh_venv
 
-pytestmark = pytest.mark.slow
-
 TINY = """name: tiny
 methods: [vanilla]
 datasets: [math-500]

@@ -2,33 +2,49 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from attune.orchestrator.methods.base import Ledger
 from attune.v1 import common_pb2
 
 
+class Clock:
+    """A clock the test moves by hand: the ledger reads it at every switch of part."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_part_opened_inside_another_stops_the_outer_clock():
-    ledger = Ledger()
+    clock = Clock()
+    ledger = Ledger(clock=clock)
     with ledger.timed("upkeep"):
-        time.sleep(0.05)
+        clock.now += 1.0
         with ledger.timed("memory"):
-            time.sleep(0.1)
-        time.sleep(0.05)
-    assert ledger.seconds["memory"] == pytest.approx(0.1, abs=0.04)
-    assert ledger.seconds["upkeep"] == pytest.approx(0.1, abs=0.04), "the inner 0.1 s is not the outer part's"
+            clock.now += 4.0
+        clock.now += 2.0
+    clock.now += 8.0  # after every part closed: nobody's time
+    assert ledger.seconds == {"upkeep": 3.0, "memory": 4.0}, "the inner 4 s are not the outer part's"
 
 
 def test_a_part_raising_is_still_timed_and_closed():
-    ledger = Ledger()
-    with pytest.raises(ValueError), ledger.timed("recall"):
-        raise ValueError("boom")
-    assert set(ledger.seconds) == {"recall"}
+    clock = Clock()
+    ledger = Ledger(clock=clock)
+    with pytest.raises(ValueError, match="boom"):
+        fail_inside(ledger, clock)
+    clock.now += 5.0
     with ledger.timed("agent"):
-        pass
-    assert ledger.seconds["recall"] < 0.05, "recall's clock stopped when it raised"
+        clock.now += 2.0
+    assert ledger.seconds == {"recall": 1.0, "agent": 2.0}, "recall's clock stopped when it raised"
+
+
+def fail_inside(ledger: Ledger, clock: Clock) -> None:
+    with ledger.timed("recall"):
+        clock.now += 1.0
+        raise ValueError("boom")
 
 
 def test_merge_adds_seconds_and_tokens():

@@ -155,7 +155,7 @@ async def test_shard_processes_do_not_outlive_the_service(tmp_path):
     assert core.runs["big"].run.state == "interrupted" and core.runs["big"].task is None
 
 
-def test_a_shard_process_dies_with_its_orchestrator():
+def test_a_shard_process_dies_with_its_orchestrator(processes):
     """The orchestrator killed with SIGKILL leaves no shard behind (it would write the log a resume rewrites)."""
     import os
     import signal

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from attune.services.retrieval.core import choose_by_condition
+from attune.services.retrieval.conflicts import choose_by_condition
 
 # Candidates by score: 0 (tables), 1 (numbered steps), 2 (no group), 3 (bullets), rivals 0, 1 and 3 in one group.
 GROUPS = ["format", "format", "", "format"]

@@ -15,16 +15,9 @@ import qdrant_edge
 
 from attune.services.common.cards import card_id, normalize
 from attune.services.common.errors import InvalidArgument
-from attune.services.retrieval.store import (
-    LAYOUT,
-    CardPoint,
-    EdgeCardStore,
-    HybridQuery,
-    Sparse,
-    StoreError,
-    point_id_for,
-    user_idf,
-)
+from attune.services.retrieval.cardstore import LAYOUT, CardPoint, StoreError, point_id_for
+from attune.services.retrieval.search import HybridQuery, Sparse, user_idf
+from attune.services.retrieval.store import EdgeCardStore
 from tests.fixtures.retrieval import STORE_BACKENDS, open_test_store
 
 CARDS = {

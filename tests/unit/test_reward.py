@@ -22,7 +22,7 @@ async def test_rule_scorer_signs(turn, sign):
 
 def test_explicit_rewards_are_clamped_and_nan_refused():
     assert clamp_reward(3) == 1 and clamp_reward(-2) == -1 and clamp_reward(0.25) == 0.25
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="finite number, got nan"):
         clamp_reward(float("nan"))
 
 

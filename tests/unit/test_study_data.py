@@ -11,7 +11,7 @@ from attune.orchestrator.study import features, splits
 from attune.orchestrator.study.data import StudyDataError, load_folder, write_folder
 from attune.orchestrator.study.examples import Baseline, session_examples
 from attune.orchestrator.study.generate import generate_corpus
-from attune.orchestrator.study.pipeline import persona_scores
+from attune.orchestrator.study.persona import persona_scores
 
 
 @pytest.fixture()

@@ -70,7 +70,7 @@ def get(job_id: str) -> trainer_pb2.GetJobRequest:
     return trainer_pb2.GetJobRequest(job_id=job_id)
 
 
-async def test_jobs_beyond_the_limit_wait_their_turn(make_core, data):
+async def test_jobs_beyond_the_limit_wait_their_turn(processes, make_core, data):
     core = await make_core(stand_in(steps=3, pause=0.1), max_concurrent_jobs=1)
     first = await core.submit_job(spec(data, "first"))
     second = await core.submit_job(spec(data, "second"))
@@ -87,7 +87,7 @@ async def test_jobs_beyond_the_limit_wait_their_turn(make_core, data):
     assert on_disk[second.job_id] == done
 
 
-async def test_two_slots_run_two_jobs_at_once(make_core, data):
+async def test_two_slots_run_two_jobs_at_once(processes, make_core, data):
     core = await make_core(stand_in(steps=5, pause=0.1), max_concurrent_jobs=2)
     jobs = [await core.submit_job(spec(data, f"a{i}")) for i in range(3)]
     assert [j.state for j in jobs] == ["running", "running", "queued"]
@@ -95,7 +95,7 @@ async def test_two_slots_run_two_jobs_at_once(make_core, data):
     assert [j.state for j in done] == ["succeeded"] * 3
 
 
-async def test_watch_streams_each_change_until_the_end(make_core, data):
+async def test_watch_streams_each_change_until_the_end(processes, make_core, data):
     core = await make_core(stand_in(steps=3, pause=0.2))
     job = await core.submit_job(spec(data, "watched"))
     seen = [(j.state, j.step) async for j in core.watch_job(get(job.job_id))]
@@ -107,7 +107,7 @@ async def test_watch_streams_each_change_until_the_end(make_core, data):
     assert [j.state async for j in core.watch_job(get(job.job_id))] == ["succeeded"]
 
 
-async def test_cancel_kills_a_running_job_and_drops_a_queued_one(make_core, data):
+async def test_cancel_kills_a_running_job_and_drops_a_queued_one(processes, make_core, data):
     core = await make_core(stand_in(steps=1000, pause=0.05))
     running = await core.submit_job(spec(data, "long"))
     queued = await core.submit_job(spec(data, "later"))
@@ -128,33 +128,33 @@ async def test_cancel_kills_a_running_job_and_drops_a_queued_one(make_core, data
     assert (await core.get_job(get(queued.job_id))).step == 0
 
 
-async def test_a_failing_job_reports_its_error(make_core, data):
+async def test_a_failing_job_reports_its_error(processes, make_core, data):
     core = await make_core(stand_in(steps=1, error="ValueError: bad row"))
     job = await wait_for_job(core, (await core.submit_job(spec(data, "bad"))).job_id, 30)
     assert (job.state, job.error, job.step) == ("failed", "ValueError: bad row", 1)
     assert not (core.adapter_dir / "bad").exists()
 
 
-async def test_a_crash_reports_the_exit_status_and_the_log(make_core, data):
+async def test_a_crash_reports_the_exit_status_and_the_log(processes, make_core, data):
     core = await make_core(lambda spec_file, out: [sys.executable, "-c", "import sys; sys.exit(3)"])
     job = await wait_for_job(core, (await core.submit_job(spec(data, "crash"))).job_id, 30)
     assert job.state == "failed"
     assert "exited with status 3" in job.error and "job.log" in job.error
 
 
-async def test_a_job_that_saves_no_adapter_fails(make_core, data):
+async def test_a_job_that_saves_no_adapter_fails(processes, make_core, data):
     core = await make_core(lambda spec_file, out: [sys.executable, "-c", "pass"])
     job = await wait_for_job(core, (await core.submit_job(spec(data, "empty"))).job_id, 30)
     assert job.state == "failed" and "without saving an adapter" in job.error
 
 
-async def test_a_job_past_its_timeout_is_killed(make_core, data):
+async def test_a_job_past_its_timeout_is_killed(processes, make_core, data):
     core = await make_core(stand_in(steps=1000, pause=0.05), job_timeout_s=0.5)
     job = await wait_for_job(core, (await core.submit_job(spec(data, "slow"))).job_id, 30)
     assert (job.state, job.error) == ("failed", "timed out after 0.5s")
 
 
-async def test_close_stops_running_and_queued_jobs(make_core, data):
+async def test_close_stops_running_and_queued_jobs(processes, make_core, data):
     core = await make_core(stand_in(steps=1000, pause=0.05))
     jobs = [await core.submit_job(spec(data, f"s{i}")) for i in range(2)]
     await core.close()

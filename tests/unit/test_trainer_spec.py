@@ -133,7 +133,7 @@ async def test_defaults_are_filled_in(core, data, monkeypatch):
     assert json.loads(job.spec.params_json) == grpo_notes.Params().model_dump()
 
 
-async def test_adapter_name_in_use_is_a_failed_precondition(core, data):
+async def test_adapter_name_in_use_is_a_failed_precondition(processes, core, data):
     (core.adapter_dir / "taken").mkdir(parents=True)
     with pytest.raises(FailedPrecondition, match="already exists"):
         await core.submit_job(spec(data, adapter_name="taken"))

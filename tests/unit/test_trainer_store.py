@@ -36,7 +36,7 @@ def test_a_failed_write_leaves_the_previous_record(tmp_path, monkeypatch):
         raise OSError("disk gone")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk gone"):
         store.save(record("j", "running", step=2))
     monkeypatch.undo()
     (loaded,) = store.load_all()

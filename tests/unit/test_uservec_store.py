@@ -147,7 +147,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def test_parallel_updates_from_processes_lose_none(tmp_path):
+def test_parallel_updates_from_processes_lose_none(processes, tmp_path):
     path = tmp_path / "uv.sqlite3"
     UserVecStore(path, DIM).close()
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(path), "30"], cwd=ROOT) for _ in range(4)]
@@ -173,7 +173,7 @@ CRASHER = textwrap.dedent("""
 """)
 
 
-def test_a_process_dying_inside_a_transaction_leaves_the_last_commit(tmp_path):
+def test_a_process_dying_inside_a_transaction_leaves_the_last_commit(processes, tmp_path):
     path = tmp_path / "uv.sqlite3"
     store = UserVecStore(path, DIM)
     store.update("ada", increment)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,24 +9,24 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from attune.services.common.jsonl import JsonLines, JsonLinesError
+
 Row = TypeVar("Row", bound=BaseModel)
 
 
 def load_rows(path: Path, row: type[Row]) -> list[Row]:
     """The rows of a JSONL file as ``row`` models; ValueError names the first bad line and field."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+    try:
+        for line in JsonLines(path):
             try:
-                rows.append(row.model_validate(json.loads(line)))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"line {number} is not JSON: {err.msg}") from None
+                rows.append(row.model_validate(line.data))
             except ValidationError as err:
                 first = err.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "row"
-                raise ValueError(f"line {number}: {where}: {first['msg']}") from None
+                raise ValueError(f"line {line.number}: {where}: {first['msg']}") from None
+    except JsonLinesError as err:
+        raise ValueError(f"line {err.line} is not JSON: {err.msg}") from None
     if not rows:
         raise ValueError("has no rows")
     return rows
