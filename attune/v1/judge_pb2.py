@@ -25,33 +25,33 @@ _sym_db = _symbol_database.Default()
 from attune.v1 import common_pb2 as attune_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61ttune/v1/judge.proto\x12\tattune.v1\x1a\x16\x61ttune/v1/common.proto\"\x12\n\x10JudgeInfoRequest\"N\n\tJudgeInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x13\n\x0bprompt_hash\x18\x03 \x01(\t\x12\x0c\n\x04seed\x18\x04 \x01(\x03\"\xa2\x02\n\x07Verdict\x12\x0e\n\x06passed\x18\x01 \x01(\x08\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12$\n\x05usage\x18\x04 \x01(\x0b\x32\x15.attune.v1.TokenUsage\x12\x12\n\ndecided_by\x18\x05 \x01(\t\x12\x10\n\x08unjudged\x18\x06 \x01(\x08\x12#\n\x07\x63hecker\x18\x07 \x01(\x0e\x32\x12.attune.v1.Opinion\x12\x1f\n\x03llm\x18\x08 \x01(\x0e\x32\x12.attune.v1.Opinion\x12\x31\n\x0bpreferences\x18\t \x03(\x0b\x32\x1c.attune.v1.PreferenceVerdict\x12#\n\x05judge\x18\n \x01(\x0b\x32\x14.attune.v1.JudgeInfo\"\xa5\x01\n\x12TaskSuccessRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\x0f\n\x07problem\x18\x02 \x01(\t\x12\x18\n\x10reference_answer\x18\x03 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12(\n\x0cprogrammatic\x18\x05 \x01(\x0e\x32\x12.attune.v1.Opinion\"\x8d\x01\n\x11\x43omplianceRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05reply\x18\x03 \x01(\t\x12.\n\x0bpreferences\x18\x04 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\"\xb3\x01\n\x11PreferenceVerdict\x12\x0f\n\x07\x63\x61rd_id\x18\x01 \x01(\t\x12\x11\n\tsatisfied\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ndecided_by\x18\x04 \x01(\t\x12\x10\n\x08unjudged\x18\x05 \x01(\x08\x12#\n\x07\x63hecker\x18\x06 \x01(\x0e\x32\x12.attune.v1.Opinion\x12\x1f\n\x03llm\x18\x07 \x01(\x0e\x32\x12.attune.v1.Opinion\"\xa2\x01\n\x11\x43omplianceVerdict\x12.\n\x08verdicts\x18\x01 \x03(\x0b\x32\x1c.attune.v1.PreferenceVerdict\x12\x12\n\ncompliance\x18\x02 \x01(\x02\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.attune.v1.TokenUsage\x12#\n\x05judge\x18\x04 \x01(\x0b\x32\x14.attune.v1.JudgeInfo\"\xa3\x01\n\x0f\x43onflictRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05reply\x18\x03 \x01(\t\x12,\n\ttriggered\x18\x04 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\x12\x18\n\x10\x65xpected_card_id\x18\x05 \x01(\t\"\x97\x01\n\x1aOverPersonalizationRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05reply\x18\x03 \x01(\t\x12/\n\x0cinapplicable\x18\x04 \x03(\x0b\x32\x19.attune.v1.PreferenceCard*Y\n\x07Opinion\x12\x17\n\x13OPINION_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOPINION_YES\x10\x01\x12\x0e\n\nOPINION_NO\x10\x02\x12\x14\n\x10OPINION_UNJUDGED\x10\x03\x32\xfa\x02\n\x0cJudgeService\x12\x45\n\x10JudgeTaskSuccess\x12\x1d.attune.v1.TaskSuccessRequest\x1a\x12.attune.v1.Verdict\x12M\n\x0fJudgeCompliance\x12\x1c.attune.v1.ComplianceRequest\x1a\x1c.attune.v1.ComplianceVerdict\x12?\n\rJudgeConflict\x12\x1a.attune.v1.ConflictRequest\x1a\x12.attune.v1.Verdict\x12U\n\x18JudgeOverPersonalization\x12%.attune.v1.OverPersonalizationRequest\x1a\x12.attune.v1.Verdict\x12<\n\x07GetInfo\x12\x1b.attune.v1.JudgeInfoRequest\x1a\x14.attune.v1.JudgeInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61ttune/v1/judge.proto\x12\tattune.v1\x1a\x16\x61ttune/v1/common.proto\"\x12\n\x10JudgeInfoRequest\"N\n\tJudgeInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x13\n\x0bprompt_hash\x18\x03 \x01(\t\x12\x0c\n\x04seed\x18\x04 \x01(\x03\"\xb5\x02\n\x07Verdict\x12\x0e\n\x06passed\x18\x01 \x01(\x08\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12$\n\x05usage\x18\x04 \x01(\x0b\x32\x15.attune.v1.TokenUsage\x12\x12\n\ndecided_by\x18\x05 \x01(\t\x12\x10\n\x08unjudged\x18\x06 \x01(\x08\x12#\n\x07\x63hecker\x18\x07 \x01(\x0e\x32\x12.attune.v1.Opinion\x12\x1f\n\x03llm\x18\x08 \x01(\x0e\x32\x12.attune.v1.Opinion\x12\x31\n\x0bpreferences\x18\t \x03(\x0b\x32\x1c.attune.v1.PreferenceVerdict\x12#\n\x05judge\x18\n \x01(\x0b\x32\x14.attune.v1.JudgeInfo\x12\x11\n\tpositions\x18\x0b \x03(\t\"\xa5\x01\n\x12TaskSuccessRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\x0f\n\x07problem\x18\x02 \x01(\t\x12\x18\n\x10reference_answer\x18\x03 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12(\n\x0cprogrammatic\x18\x05 \x01(\x0e\x32\x12.attune.v1.Opinion\"\x8d\x01\n\x11\x43omplianceRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05reply\x18\x03 \x01(\t\x12.\n\x0bpreferences\x18\x04 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\"\xb3\x01\n\x11PreferenceVerdict\x12\x0f\n\x07\x63\x61rd_id\x18\x01 \x01(\t\x12\x11\n\tsatisfied\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ndecided_by\x18\x04 \x01(\t\x12\x10\n\x08unjudged\x18\x05 \x01(\x08\x12#\n\x07\x63hecker\x18\x06 \x01(\x0e\x32\x12.attune.v1.Opinion\x12\x1f\n\x03llm\x18\x07 \x01(\x0e\x32\x12.attune.v1.Opinion\"\xa2\x01\n\x11\x43omplianceVerdict\x12.\n\x08verdicts\x18\x01 \x03(\x0b\x32\x1c.attune.v1.PreferenceVerdict\x12\x12\n\ncompliance\x18\x02 \x01(\x02\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.attune.v1.TokenUsage\x12#\n\x05judge\x18\x04 \x01(\x0b\x32\x14.attune.v1.JudgeInfo\"\xa3\x01\n\x0f\x43onflictRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05reply\x18\x03 \x01(\t\x12,\n\ttriggered\x18\x04 \x03(\x0b\x32\x19.attune.v1.PreferenceCard\x12\x18\n\x10\x65xpected_card_id\x18\x05 \x01(\t\"\x97\x01\n\x1aOverPersonalizationRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.attune.v1.RequestContext\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05reply\x18\x03 \x01(\t\x12/\n\x0cinapplicable\x18\x04 \x03(\x0b\x32\x19.attune.v1.PreferenceCard*Y\n\x07Opinion\x12\x17\n\x13OPINION_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOPINION_YES\x10\x01\x12\x0e\n\nOPINION_NO\x10\x02\x12\x14\n\x10OPINION_UNJUDGED\x10\x03\x32\xfa\x02\n\x0cJudgeService\x12\x45\n\x10JudgeTaskSuccess\x12\x1d.attune.v1.TaskSuccessRequest\x1a\x12.attune.v1.Verdict\x12M\n\x0fJudgeCompliance\x12\x1c.attune.v1.ComplianceRequest\x1a\x1c.attune.v1.ComplianceVerdict\x12?\n\rJudgeConflict\x12\x1a.attune.v1.ConflictRequest\x1a\x12.attune.v1.Verdict\x12U\n\x18JudgeOverPersonalization\x12%.attune.v1.OverPersonalizationRequest\x1a\x12.attune.v1.Verdict\x12<\n\x07GetInfo\x12\x1b.attune.v1.JudgeInfoRequest\x1a\x14.attune.v1.JudgeInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'attune.v1.judge_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPINION']._serialized_start=1432
-  _globals['_OPINION']._serialized_end=1521
+  _globals['_OPINION']._serialized_start=1451
+  _globals['_OPINION']._serialized_end=1540
   _globals['_JUDGEINFOREQUEST']._serialized_start=60
   _globals['_JUDGEINFOREQUEST']._serialized_end=78
   _globals['_JUDGEINFO']._serialized_start=80
   _globals['_JUDGEINFO']._serialized_end=158
   _globals['_VERDICT']._serialized_start=161
-  _globals['_VERDICT']._serialized_end=451
-  _globals['_TASKSUCCESSREQUEST']._serialized_start=454
-  _globals['_TASKSUCCESSREQUEST']._serialized_end=619
-  _globals['_COMPLIANCEREQUEST']._serialized_start=622
-  _globals['_COMPLIANCEREQUEST']._serialized_end=763
-  _globals['_PREFERENCEVERDICT']._serialized_start=766
-  _globals['_PREFERENCEVERDICT']._serialized_end=945
-  _globals['_COMPLIANCEVERDICT']._serialized_start=948
-  _globals['_COMPLIANCEVERDICT']._serialized_end=1110
-  _globals['_CONFLICTREQUEST']._serialized_start=1113
-  _globals['_CONFLICTREQUEST']._serialized_end=1276
-  _globals['_OVERPERSONALIZATIONREQUEST']._serialized_start=1279
-  _globals['_OVERPERSONALIZATIONREQUEST']._serialized_end=1430
-  _globals['_JUDGESERVICE']._serialized_start=1524
-  _globals['_JUDGESERVICE']._serialized_end=1902
+  _globals['_VERDICT']._serialized_end=470
+  _globals['_TASKSUCCESSREQUEST']._serialized_start=473
+  _globals['_TASKSUCCESSREQUEST']._serialized_end=638
+  _globals['_COMPLIANCEREQUEST']._serialized_start=641
+  _globals['_COMPLIANCEREQUEST']._serialized_end=782
+  _globals['_PREFERENCEVERDICT']._serialized_start=785
+  _globals['_PREFERENCEVERDICT']._serialized_end=964
+  _globals['_COMPLIANCEVERDICT']._serialized_start=967
+  _globals['_COMPLIANCEVERDICT']._serialized_end=1129
+  _globals['_CONFLICTREQUEST']._serialized_start=1132
+  _globals['_CONFLICTREQUEST']._serialized_end=1295
+  _globals['_OVERPERSONALIZATIONREQUEST']._serialized_start=1298
+  _globals['_OVERPERSONALIZATIONREQUEST']._serialized_end=1449
+  _globals['_JUDGESERVICE']._serialized_start=1543
+  _globals['_JUDGESERVICE']._serialized_end=1921
 # @@protoc_insertion_point(module_scope)

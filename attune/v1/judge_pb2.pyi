@@ -36,7 +36,7 @@ class JudgeInfo(_message.Message):
     def __init__(self, model: _Optional[str] = ..., backend: _Optional[str] = ..., prompt_hash: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("passed", "score", "reason", "usage", "decided_by", "unjudged", "checker", "llm", "preferences", "judge")
+    __slots__ = ("passed", "score", "reason", "usage", "decided_by", "unjudged", "checker", "llm", "preferences", "judge", "positions")
     PASSED_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class Verdict(_message.Message):
     LLM_FIELD_NUMBER: _ClassVar[int]
     PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     JUDGE_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
     passed: bool
     score: float
     reason: str
@@ -57,7 +58,8 @@ class Verdict(_message.Message):
     llm: Opinion
     preferences: _containers.RepeatedCompositeFieldContainer[PreferenceVerdict]
     judge: JudgeInfo
-    def __init__(self, passed: _Optional[bool] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.TokenUsage, _Mapping]] = ..., decided_by: _Optional[str] = ..., unjudged: _Optional[bool] = ..., checker: _Optional[_Union[Opinion, str]] = ..., llm: _Optional[_Union[Opinion, str]] = ..., preferences: _Optional[_Iterable[_Union[PreferenceVerdict, _Mapping]]] = ..., judge: _Optional[_Union[JudgeInfo, _Mapping]] = ...) -> None: ...
+    positions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, passed: _Optional[bool] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.TokenUsage, _Mapping]] = ..., decided_by: _Optional[str] = ..., unjudged: _Optional[bool] = ..., checker: _Optional[_Union[Opinion, str]] = ..., llm: _Optional[_Union[Opinion, str]] = ..., preferences: _Optional[_Iterable[_Union[PreferenceVerdict, _Mapping]]] = ..., judge: _Optional[_Union[JudgeInfo, _Mapping]] = ..., positions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TaskSuccessRequest(_message.Message):
     __slots__ = ("context", "problem", "reference_answer", "answer", "programmatic")

@@ -7,6 +7,9 @@
   and the share the LLM alone would have passed.
 - Two judges: on the same questions, the agreement of their LLM opinions and of
   their final verdicts (kappa), for ``attune judge --judge-target``.
+- Position bias on conflicts: each is asked with the rivals in both orders; the share
+  of questions where the LLM's choice followed the order (the same letter twice), and
+  the share of all its letters that were A.
 """
 
 from __future__ import annotations
@@ -85,6 +88,16 @@ def false_accepts(planted: Iterable[PlantedVerdict]) -> dict[str, dict]:
     return out
 
 
+def position_bias(judgments: Iterable[Judgment]) -> dict:
+    """Conflicts asked in both orders: how often the LLM answered the same letter twice, and how often A."""
+    answered = [j.conflict["positions"] for j in judgments
+                if j.conflict and len(j.conflict.get("positions", [])) == 2 and all(j.conflict["positions"])]
+    letters = [p for pair in answered for p in pair if p in ("A", "B")]
+    same = [pair for pair in answered if pair[0] == pair[1] and pair[0] in ("A", "B")]
+    return {"n": len(answered), "same_letter": len(same) / len(answered) if answered else None,
+            "first_letter": letters.count("A") / len(letters) if letters else None}
+
+
 def between_judges(first: dict, second: dict) -> dict[str, dict]:
     """Two judges' judgments of the same sessions: per kind, kappa of their LLM opinions and final verdicts."""
     out = {}
@@ -114,7 +127,8 @@ def audit(judge_dir: Path) -> dict:
     judgments, planted = load_judge(judge_dir)
     some = next(iter(judgments.values()), None)
     return {"judge": some.judge if some else {}, "sessions": len(judgments),
-            "agreement": agreement(judgments.values()), "false_accepts": false_accepts(planted)}
+            "agreement": agreement(judgments.values()), "false_accepts": false_accepts(planted),
+            "position_bias": position_bias(judgments.values())}
 
 
 def _pct(value: float | None) -> str:
@@ -136,7 +150,11 @@ def audit_tables(report: dict) -> list[Table]:
                     title="planted cases (every one must fail)")
     for kind, row in report["false_accepts"].items():
         planted.add_row(kind, str(row["n"]), _pct(row["judge"]), f"{_pct(row['llm'])} of {row['llm_answered']}")
-    tables = [agree, planted]
+    bias = report.get("position_bias", {})
+    orders = Table("conflicts asked in both orders", "same letter twice (no opinion)", "answers that were A",
+                   title="position bias of the LLM on conflicts")
+    orders.add_row(str(bias.get("n", 0)), _pct(bias.get("same_letter")), _pct(bias.get("first_letter")))
+    tables = [agree, planted, orders]
     if "versus_run_judge" in report:
         versus = Table("question", "LLM opinions", "LLM kappa", "final verdicts", "final kappa",
                        title="this judge vs the run's judge")

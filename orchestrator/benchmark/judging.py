@@ -2,7 +2,7 @@
 
 For every finished session it asks the judge (the in-process core or the judge
 service) four kinds of question: task success (the dataset's own check decides,
-the LLM's opinion is kept beside it), per agent turn the compliance with each
+the LLM is not asked where it decides), per agent turn the compliance with each
 applicable preference and whether any inapplicable preference was applied, and
 in a conflict session whether the first reply followed the preference the
 context calls for and not its rival. Each judged session is appended at once to

@@ -112,7 +112,47 @@ def cmd_plan(args, common: CommonSettings) -> int:
     Console().print(f"{result.sessions:,} sessions ({exp.n_profiles} profiles x {exp.n_sessions} sessions x "
                     f"{len(exp.methods)} methods), {result.turns_per_session:.1f} agent turns each; at "
                     f"{args.tokens_per_second:,.0f} tokens/s: {result.hours(args.tokens_per_second):,.1f} hours")
+    if args.measured:
+        return _print_power(exp, Path(args.measured), args.effect)
     return 0
+
+
+def _print_power(exp, pilot_dir: Path, effect: float | None) -> int:
+    """The power table of ``exp`` from the pilot run's spread (report/power.py)."""
+    from attune.orchestrator.benchmark.summary import SUMMARY
+    from attune.orchestrator.report import ReportError
+    from attune.orchestrator.report.analysis import method_pairs
+    from attune.orchestrator.report.collect import read_run
+    from attune.orchestrator.report.power import POWER, power_table
+    from attune.orchestrator.report.sections import fmt
+
+    try:
+        pilot = read_run(pilot_dir, tuple(SUMMARY))
+    except (ReportError, FileNotFoundError) as err:
+        return fail(err)
+    comparisons = len(method_pairs(exp.methods))
+    rows = power_table(pilot, exp.n_profiles, exp.n_sessions, comparisons, effect)
+    console = Console()
+    console.print(f"Power from {pilot_dir} for {exp.n_profiles} users x {exp.n_sessions} sessions: the sign test at "
+                  f"{POWER:.0%} power, Holm over {comparisons} comparisons per metric (report/power.py). MDE: the "
+                  f"smallest difference the run finds (none under 6 users); user sd: of a user's mean difference "
+                  f"over {exp.n_sessions} sessions; oracle gap: the pilot's oracle minus vanilla.", soft_wrap=True)
+    table = Table("metric", "pilot users", "user sd", "MDE", "oracle gap", "users for it",
+                  *([f"users for {effect:g}"] if effect is not None else []))
+    for row in rows:
+        if row.spread is None:
+            table.add_row(row.metric, "0", "-", "-", "-", "-", *(["-"] if effect is not None else []))
+            continue
+        cells = [row.metric, str(row.spread.users), fmt(row.metric, row.spread.user_sd(exp.n_sessions)),
+                 fmt(row.metric, row.mde) if row.mde is not None else "none",
+                 fmt(row.metric, row.observed, signed=True), _count(row.users_for_observed)]
+        table.add_row(*cells, *([_count(row.users_for_effect)] if effect is not None else []))
+    console.print(table)
+    return 0
+
+
+def _count(users: int | None) -> str:
+    return "-" if users is None else f"{users:,}"
 
 
 def cmd_judge(args, common: CommonSettings) -> int:
@@ -201,8 +241,11 @@ def _add_plan_parser(sub) -> None:
     plan.add_argument("experiment", help=EXPERIMENT_HELP)
     plan.add_argument("--tokens-per-second", type=float, default=2000.0,
                       help="the model service's throughput, all roles together (default 2000)")
-    plan.add_argument("--from", dest="measured", help="a finished run whose tokens per turn to use")
+    plan.add_argument("--from", dest="measured", help="a finished, judged pilot run: its tokens per turn, and "
+                                                      "its spread for the power table")
     plan.add_argument("--turns", type=float, help="agent turns per session (default: about half of max_turns)")
+    plan.add_argument("--effect", type=float, help="with --from: also the users needed to find this difference "
+                                                   "(in each metric's unit: a share is 0 to 1)")
     plan.set_defaults(func=cmd_plan)
 
 

@@ -7,6 +7,7 @@ from attune.orchestrator.benchmark.metrics import get_metric
 from attune.orchestrator.report.analysis import Analysis, cell_order
 from attune.orchestrator.report.collect import GROUPS, Reference
 from attune.orchestrator.report.plots import figures
+from attune.orchestrator.report.power import POWER, achieved_mde
 from attune.orchestrator.report.render import Block, Heading, Table, Text
 from attune.orchestrator.report.stats import (
     ALPHA,
@@ -169,19 +170,38 @@ def comparisons(analysis: Analysis) -> list[Block]:
              f"test, p = 0.5) counts users with a positive difference among those with a non-zero one. The "
              f"p-values of one metric's comparisons are corrected together with Holm's method (family-wise error "
              f"rate {ALPHA}). Two methods are told apart only when the interval excludes 0 and the corrected p is "
-             f"below {ALPHA}; otherwise the run cannot tell them apart. With fewer than 6 users no sign test can "
-             f"reach p < 0.05 (5 of 5 gives 0.0625)."),
+             f"below {ALPHA}; otherwise the run cannot tell them apart, and those pairs are listed on one line. MDE "
+             f"is the smallest true difference this run's users would find with {POWER:.0%} power (report/power.py: "
+             f"the spread of the pair's own per-user differences, the sign test, Holm); with fewer than 6 users no "
+             f"sign test can reach p < 0.05 (5 of 5 gives 0.0625), so there is none."),
     ]
     for name in analysis.run.names:
-        rows = [[c.first, c.second, str(c.difference.users), cell(name, c.difference, signed=True),
-                 f"{c.positive} of {c.nonzero}", f"{c.p:.3g}", f"{c.holm:.3g}", verdict(c)]
-                for c in analysis.comparisons[name]]
-        blocks += [Heading(name, 3),
-                   Table(["method", "minus", "users", "mean difference [interval]", "users higher (of non-zero)",
-                          "sign test p", "Holm p", "conclusion"], rows)]
+        blocks += _comparisons_of(analysis, name)
     same = analysis.run.coinciding()
     blocks.append(Text("Identical transcripts (every reply of every session), so not told apart by this run "
                        "whatever their numbers say: " + ("; ".join(f"{a} = {b}" for a, b in same) or "none") + "."))
+    return blocks
+
+
+def _comparisons_of(analysis: Analysis, name: str) -> list[Block]:
+    """The pairs told apart as a table; the others on one line with the difference the run could have found."""
+    found, tied = [], []
+    for c in analysis.comparisons[name]:
+        detectable = fmt(name, achieved_mde(analysis.per_user[name].get(c.first, {}),
+                                            analysis.per_user[name].get(c.second, {}),
+                                            len(analysis.comparisons[name])))
+        if c.told_apart:
+            found.append([c.first, c.second, str(c.difference.users), cell(name, c.difference, signed=True),
+                          f"{c.positive} of {c.nonzero}", f"{c.p:.3g}", f"{c.holm:.3g}", detectable, verdict(c)])
+        else:
+            tied.append(f"{c.first} - {c.second} ({fmt(name, c.difference.value, signed=True)}, MDE {detectable})")
+    blocks: list[Block] = [Heading(name, 3)]
+    if found:
+        blocks.append(Table(["method", "minus", "users", "mean difference [interval]", "users higher (of non-zero)",
+                             "sign test p", "Holm p", "MDE", "conclusion"], found))
+    if tied:
+        blocks.append(Text(f"The run cannot tell apart {len(tied)} of {len(analysis.comparisons[name])} pairs: "
+                           + "; ".join(tied) + "."))
     return blocks
 
 
@@ -200,7 +220,17 @@ def judge(analysis: Analysis) -> list[Block]:
                  "they agree, and Cohen's kappa. Planted cases are known to be wrong; the share the judge passed "
                  "is its false-accept rate."),
             Table(["question", "both answered", "agreement", "Cohen's kappa"], agreement),
-            Table(["planted case", "cases", "judge false accepts", "LLM alone false accepts"], accepts)]
+            Table(["planted case", "cases", "judge false accepts", "LLM alone false accepts"], accepts),
+            *_position_bias(audit.get("position_bias"))]
+
+
+def _position_bias(bias: dict | None) -> list[Block]:
+    if not bias or not bias.get("n"):
+        return [Text("No conflict was asked of the LLM in both orders.")]
+    return [Text(f"Conflicts are asked with the rivals in both orders, and the LLM's choice counts only when both "
+                 f"orders name the same preference. Of {bias['n']} asked, the LLM answered the same letter twice "
+                 f"(following the position, not the reply) in {_share(bias['same_letter'])}; "
+                 f"{_share(bias['first_letter'])} of its answers were A (50% without position bias).")]
 
 
 def _share(value: float | None) -> str:

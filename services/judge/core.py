@@ -108,16 +108,17 @@ class JudgeService:
     async def judge_task_success(self, request: judge_pb2.TaskSuccessRequest) -> judge_pb2.Verdict:
         self._check_ready()
         self._require(request.problem, "problem")
+        if request.programmatic in (YES, NO):  # the dataset's check decides: the LLM is not asked
+            passed = request.programmatic == YES
+            return _counted("task", request.context, judge_pb2.Verdict(
+                passed=passed, decided_by="checker", checker=request.programmatic, judge=self.info,
+                reason=f"the dataset's check says {'correct' if passed else 'incorrect'}"))
         with request_context(request.context):
             asked = await self._ask(request.context, TASK_PROMPT, TASK_SCHEMA, (
                 f"Problem:\n{self._cut(request.problem)}\n\nReference answer:\n{self._cut(request.reference_answer)}"
                 f"\n\nCandidate answer:\n{self._cut(request.answer) or '(no answer)'}"))
         llm = None if asked.answer is None else asked.answer.get("correct") is True
-        verdict = self._decide(request.programmatic, llm, asked)
-        if request.programmatic != judge_pb2.OPINION_UNSPECIFIED:
-            verdict.reason = f"the dataset's check says {'correct' if verdict.passed else 'incorrect'}; " \
-                             f"the LLM: {asked.reason or 'no answer'}"
-        return _counted("task", request.context, verdict)
+        return _counted("task", request.context, self._decide(request.programmatic, llm, asked))
 
     async def judge_compliance(self, request: judge_pb2.ComplianceRequest) -> judge_pb2.ComplianceVerdict:
         self._check_ready()
@@ -141,18 +142,25 @@ class JudgeService:
         if expected is None or len(losers) != 1:
             raise InvalidArgument("expected_card_id", "must name one of exactly two triggered preferences")
         loser = losers[0]
-        # Shown in id order, so the expected one is not always first.
-        a, b = sorted((expected, loser), key=lambda c: c.card_id)
         with request_context(request.context):
-            asked = await self._ask(request.context, CONFLICT_PROMPT, CONFLICT_SCHEMA, (
-                f"Request:\n{self._cut(request.query)}\n\nReply:\n{self._cut(request.reply)}\n\n"
-                f"A: {card_text(a)}\nB: {card_text(b)}"))
-        llm = None
+            first = await self._ask_conflict(request, expected, loser)
+            second = await self._ask_conflict(request, loser, expected)
+        both = Asked(None, _orders_reason(first, second), _sum_usage(first.usage, second.usage))  # for its reason
+        verdict = self._decide(self._conflict_check(expected, loser, request.reply), _consistent(first, second), both)
+        verdict.positions.extend(_position(asked) for asked in (first, second))
+        return _counted("conflict", request.context, verdict)
+
+    async def _ask_conflict(self, request: judge_pb2.ConflictRequest, a: common_pb2.PreferenceCard,
+                            b: common_pb2.PreferenceCard) -> Asked:
+        """One order of the rivals; the answer's ``choice`` is what it picked, named by card (or both, neither)."""
+        asked = await self._ask(request.context, CONFLICT_PROMPT, CONFLICT_SCHEMA, (
+            f"Request:\n{self._cut(request.query)}\n\nReply:\n{self._cut(request.reply)}\n\n"
+            f"A: {card_text(a)}\nB: {card_text(b)}"))
         if asked.answer is not None:
             followed = asked.answer.get("followed")
-            llm = followed == ("A" if a is expected else "B")
-        return _counted("conflict", request.context,
-                        self._decide(self._conflict_check(expected, loser, request.reply), llm, asked))
+            asked.answer["choice"] = {"A": a.card_id, "B": b.card_id}.get(followed, followed)
+            asked.answer["expected"] = request.expected_card_id
+        return asked
 
     async def judge_over_personalization(self, request: judge_pb2.OverPersonalizationRequest) -> judge_pb2.Verdict:
         """``passed``: the reply applied none of the inapplicable preferences; ``preferences`` says which it did."""
@@ -284,6 +292,30 @@ def parse_json(text: str) -> dict | None:
     except ValueError:
         data = json_repair.loads(text)
     return data if isinstance(data, dict) else None
+
+
+def _consistent(first: Asked, second: Asked) -> bool | None:
+    """The LLM's opinion of a conflict asked in both orders: whether it chose the expected preference, counted
+    only when both orders name the same choice (a choice that follows the position is no opinion)."""
+    if first.answer is None or second.answer is None or first.answer["choice"] != second.answer["choice"]:
+        return None
+    return first.answer["choice"] == first.answer["expected"]
+
+
+def _position(asked: Asked) -> str:
+    return "" if asked.answer is None else str(asked.answer.get("followed", ""))
+
+
+def _orders_reason(first: Asked, second: Asked) -> str:
+    if first.answer is not None and second.answer is not None and first.answer["choice"] != second.answer["choice"]:
+        return (f"the LLM's choice followed the order ({_position(first)} with the expected preference as A, "
+                f"{_position(second)} with it as B): no opinion; {first.reason}")
+    return first.reason if first.answer is not None else second.reason
+
+
+def _sum_usage(*usages: common_pb2.TokenUsage) -> common_pb2.TokenUsage:
+    return common_pb2.TokenUsage(prompt_tokens=sum(u.prompt_tokens for u in usages),
+                                 completion_tokens=sum(u.completion_tokens for u in usages))
 
 
 def _counted(check: str, context, verdict: judge_pb2.Verdict) -> judge_pb2.Verdict:

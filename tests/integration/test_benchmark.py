@@ -181,7 +181,8 @@ def check_judged(out: Path, judged) -> None:
     audit = json.loads((out / "audit.json").read_text())
     wrong = audit["false_accepts"]["wrong_answer"]
     assert wrong["n"] > 0 and wrong["judge"] == 0.0, "the dataset's check decides and refuses a wrong answer"
-    assert audit["judge"]["prompt_hash"] and audit["agreement"]["task"]["n"] >= 0
+    assert audit["judge"]["prompt_hash"]
+    assert audit["agreement"]["task"]["n"] == 0, "the datasets' checks decide task success: the LLM is not asked"
 
 
 async def test_all_methods_over_grpc(grpc_stack, tmp_path):

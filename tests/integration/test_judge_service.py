@@ -79,6 +79,8 @@ async def test_following_the_losing_preference_leaves_the_conflict_unresolved(ju
     assert (lost.passed, won.passed) == (False, True)
     assert lost.decided_by == won.decided_by == "checker"
     assert (lost.checker, won.checker) == (judge_pb2.OPINION_NO, judge_pb2.OPINION_YES)
+    for verdict in (lost, won):  # the real model was asked in both orders of the rivals
+        assert len(verdict.positions) == 2 and set(verdict.positions) <= {"A", "B", "both", "neither", ""}
 
 
 async def test_applying_an_inapplicable_preference_is_over_personalization(judge):
@@ -91,15 +93,17 @@ async def test_applying_an_inapplicable_preference_is_over_personalization(judge
     assert [p.card_id for p in over.preferences if p.satisfied] == [TABLE]
 
 
-async def test_task_success_follows_the_datasets_check_and_keeps_the_llms(judge):
+async def test_task_success_follows_the_datasets_check_and_asks_the_llm_only_without_one(judge):
     request = judge_pb2.TaskSuccessRequest(problem=QUERY, reference_answer="5", answer="x = 7",
                                            programmatic=judge_pb2.OPINION_NO)
     verdict = await judge.judge_task_success(request)
     assert not verdict.passed and verdict.decided_by == "checker" and verdict.checker == judge_pb2.OPINION_NO
+    assert verdict.llm == judge_pb2.OPINION_UNSPECIFIED and verdict.usage.prompt_tokens == 0, "no LLM call"
     request.programmatic = judge_pb2.OPINION_UNSPECIFIED
     by_llm = await judge.judge_task_success(request)
     assert by_llm.decided_by == "llm" and by_llm.checker == judge_pb2.OPINION_UNSPECIFIED
     assert by_llm.unjudged or by_llm.llm in (judge_pb2.OPINION_YES, judge_pb2.OPINION_NO)
+    assert by_llm.usage.prompt_tokens > 0
 
 
 async def test_over_grpc_the_same_question_gets_the_same_verdict(judge, good_and_bad):

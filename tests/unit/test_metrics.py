@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from attune.orchestrator.benchmark.audit import agreement, false_accepts, kappa
+from attune.orchestrator.benchmark.audit import agreement, false_accepts, kappa, position_bias
 from attune.orchestrator.benchmark.judging import JudgedTurn, Judgment, PlantedVerdict
 from attune.orchestrator.benchmark.metrics import METRICS, UnknownMetric, get_metric
 from attune.orchestrator.benchmark.records import (
@@ -155,6 +155,20 @@ def test_false_accepts_per_planted_kind():
     assert report["wrong_answer"] == {"n": 2, "judge": 0.0, "llm": 0.5, "llm_answered": 2}
     assert report["broken_preference"]["judge"] == 1.0 and report["broken_preference"]["llm"] is None
     assert report["rival_preference"]["n"] == 0
+
+
+def test_position_bias_counts_the_same_letter_twice_and_the_share_of_a():
+    rec = record()
+
+    def asked(*positions: str) -> Judgment:
+        judgment = judged(rec, conflict=True)
+        judgment.conflict["positions"] = list(positions)
+        return judgment
+
+    # By position twice (A, A), by content twice (A, B and B, A); one unparsed pair and one unasked are left out.
+    report = position_bias([asked("A", "A"), asked("A", "B"), asked("B", "A"), asked("A", ""), judged(rec)])
+    assert report == {"n": 3, "same_letter": pytest.approx(1 / 3), "first_letter": pytest.approx(4 / 6)}
+    assert position_bias([]) == {"n": 0, "same_letter": None, "first_letter": None}
 
 
 def test_every_metric_is_defined_in_docs():

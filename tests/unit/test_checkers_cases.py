@@ -1,12 +1,12 @@
-"""Code checkers (``code_naming``, ``code_comments``): each against replies that follow and break it."""
+"""Every checker against the replies that follow it and the replies that break it (tests/fixtures/checker_replies.py,
+one table per family of checkers: layout, verbosity, code, notation, closing, units, markup)."""
 
 from __future__ import annotations
 
 import pytest
 
 from attune.preferences.checkers import check
-from tests.fixtures.checker_replies import CODE_CASES as CASES
-from tests.fixtures.checker_replies import CSHARP_CAMEL, PY_CAMEL, PY_UNDOCUMENTED, SQL_CAMEL
+from tests.fixtures.checker_replies import CASES, CSHARP_CAMEL, PY_CAMEL, PY_UNDOCUMENTED, SQL_CAMEL
 
 FOLLOWS = [(pid, reply) for pid, (good, _) in CASES.items() for reply in good]
 BREAKS = [(pid, reply) for pid, (_, bad) in CASES.items() for reply in bad]
