@@ -55,7 +55,7 @@ chat: install
 PYTEST_WORKERS ?= 2
 
 test-fast: install
-	$(VENV_PY) -m pytest -q -m unit -n $(PYTEST_WORKERS)
+	$(VENV_PY) -m pytest -m unit -n $(PYTEST_WORKERS)
 
 test: test-fast
 	$(VENV_PY) -m pytest -q -m "model or e2e" -n $(PYTEST_WORKERS) --dist worksteal -p no:randomly --durations=25
