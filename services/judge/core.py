@@ -146,7 +146,8 @@ class JudgeService:
             first = await self._ask_conflict(request, expected, loser)
             second = await self._ask_conflict(request, loser, expected)
         both = Asked(None, _orders_reason(first, second), _sum_usage(first.usage, second.usage))  # for its reason
-        verdict = self._decide(self._conflict_check(expected, loser, request.reply), _consistent(first, second), both)
+        verdict = self._decide(self._conflict_check(expected, loser, request.reply),
+                               _consistent(first, second, expected.card_id), both)
         verdict.positions.extend(_position(asked) for asked in (first, second))
         return _counted("conflict", request.context, verdict)
 
@@ -159,7 +160,6 @@ class JudgeService:
         if asked.answer is not None:
             followed = asked.answer.get("followed")
             asked.answer["choice"] = {"A": a.card_id, "B": b.card_id}.get(followed, followed)
-            asked.answer["expected"] = request.expected_card_id
         return asked
 
     async def judge_over_personalization(self, request: judge_pb2.OverPersonalizationRequest) -> judge_pb2.Verdict:
@@ -294,12 +294,17 @@ def parse_json(text: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _consistent(first: Asked, second: Asked) -> bool | None:
+def _choices_differ(first: Asked, second: Asked) -> bool:
+    """Both orders parsed and named different choices: the choice followed the position."""
+    return first.answer is not None and second.answer is not None and first.answer["choice"] != second.answer["choice"]
+
+
+def _consistent(first: Asked, second: Asked, expected_id: str) -> bool | None:
     """The LLM's opinion of a conflict asked in both orders: whether it chose the expected preference, counted
     only when both orders name the same choice (a choice that follows the position is no opinion)."""
-    if first.answer is None or second.answer is None or first.answer["choice"] != second.answer["choice"]:
+    if first.answer is None or second.answer is None or _choices_differ(first, second):
         return None
-    return first.answer["choice"] == first.answer["expected"]
+    return first.answer["choice"] == expected_id
 
 
 def _position(asked: Asked) -> str:
@@ -307,7 +312,7 @@ def _position(asked: Asked) -> str:
 
 
 def _orders_reason(first: Asked, second: Asked) -> str:
-    if first.answer is not None and second.answer is not None and first.answer["choice"] != second.answer["choice"]:
+    if _choices_differ(first, second):
         return (f"the LLM's choice followed the order ({_position(first)} with the expected preference as A, "
                 f"{_position(second)} with it as B): no opinion; {first.reason}")
     return first.reason if first.answer is not None else second.reason
