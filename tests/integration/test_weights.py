@@ -17,7 +17,7 @@ def test_converted_weights_equal_the_gguf(models, data_dir):
         assert torch.equal(tensor, converted[name]), name
 
 
-def test_conversion_is_atomic_and_reused(tmp_path, data_dir):
+def test_conversion_is_atomic_and_reused(models, data_dir):
     first = ensure_converted(data_dir)
     mtime = (first / "model.safetensors").stat().st_mtime
     assert ensure_converted(data_dir) == first
