@@ -87,6 +87,7 @@ bench: install
 	$(VENV_PY) bench/bench_uservec.py
 	$(VENV_PY) bench/bench_sessions.py --docs sessions
 	$(VENV_PY) bench/bench_report.py
+	$(VENV_PY) bench/bench_judge_audit.py
 	$(VENV_PY) bench/bench_study.py --whole
 	$(VENV_PY) bench/bench_fuzz.py
 	$(VENV_PY) bench/bench_chaos.py

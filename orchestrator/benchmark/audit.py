@@ -5,6 +5,11 @@
   agreement and Cohen's kappa (scikit-learn), per kind of question.
 - False accepts on the planted cases (planted.py): the share the judge passed,
   and the share the LLM alone would have passed.
+- The contrast pairs (contrast.py): per decider (checker, LLM) the false-accept rate on
+  the replies that break a preference and the false-reject rate on those that follow it,
+  with Wilson intervals, and whether the decider tells the two apart at all (one-sided
+  Fisher exact test, p < 0.05). Where the LLM does not, the compliance it decides is
+  unmeasured: the report says so and gives ``checked_compliance`` instead.
 - Two judges: on the same questions, the agreement of their LLM opinions and of
   their final verdicts (kappa), for ``attune judge --judge-target``.
 - Position bias on conflicts: each is asked with the rivals in both orders; the share
@@ -20,6 +25,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from attune.orchestrator.benchmark.contrast import BREAKS, FOLLOWS
 from attune.orchestrator.benchmark.judging import (
     JUDGMENTS_FILE,
     PLANTED_FILE,
@@ -31,7 +37,12 @@ from attune.orchestrator.benchmark.judging import (
 from attune.orchestrator.benchmark.records import SessionLog
 
 YES, NO = "OPINION_YES", "OPINION_NO"
-PLANTED_KINDS = ("wrong_answer", "broken_preference", "rival_preference")
+PLANTED_KINDS = ("wrong_answer", "rival_preference")
+DECIDERS = ("checker", "llm")
+CONTRAST_HEADER = ("decided by", "false accepts of broken replies [95%]", "false rejects of followed replies [95%]",
+                   "tells them apart (Fisher p)")
+# A decider tells followed from broken replies when this one-sided Fisher test says so.
+DISCRIMINATES_P = 0.05
 
 
 def kappa(a: list[bool], b: list[bool]) -> float | None:
@@ -88,6 +99,37 @@ def false_accepts(planted: Iterable[PlantedVerdict]) -> dict[str, dict]:
     return out
 
 
+def rate(hits: int, n: int) -> dict:
+    """A share with its 95% Wilson interval (None where nothing was asked)."""
+    from scipy.stats import binomtest
+
+    if not n:
+        return {"n": 0, "k": 0, "rate": None, "low": None, "high": None}
+    interval = binomtest(hits, n).proportion_ci(method="wilson")
+    return {"n": n, "k": hits, "rate": hits / n, "low": float(interval.low), "high": float(interval.high)}
+
+
+def contrast_rates(planted: Iterable[PlantedVerdict]) -> dict[str, dict]:
+    """Per decider: false accepts on the broken replies, false rejects on the followed ones, and whether
+    it accepts followed replies more often than broken ones (one-sided Fisher exact p)."""
+    from scipy.stats import fisher_exact
+
+    judged = [c for c in planted if c.kind in (FOLLOWS, BREAKS) and not c.unjudged]
+    out = {}
+    for decider in DECIDERS:
+        follows = [c.accepted for c in judged if c.decided_by == decider and c.kind == FOLLOWS]
+        breaks = [c.accepted for c in judged if c.decided_by == decider and c.kind == BREAKS]
+        p = None
+        if follows and breaks:
+            table = [[sum(follows), len(follows) - sum(follows)], [sum(breaks), len(breaks) - sum(breaks)]]
+            p = float(fisher_exact(table, alternative="greater").pvalue)
+        out[decider] = {"false_accept": rate(sum(breaks), len(breaks)),
+                        "false_reject": rate(len(follows) - sum(follows), len(follows)),
+                        "p": p, "discriminates": p is not None and p < DISCRIMINATES_P}
+    out["unjudged"] = sum(1 for c in planted if c.kind in (FOLLOWS, BREAKS) and c.unjudged)
+    return out
+
+
 def position_bias(judgments: Iterable[Judgment]) -> dict:
     """Conflicts asked in both orders: how often the LLM answered the same letter twice, and how often A."""
     answered = [j.conflict["positions"] for j in judgments
@@ -128,6 +170,7 @@ def audit(judge_dir: Path) -> dict:
     some = next(iter(judgments.values()), None)
     return {"judge": some.judge if some else {}, "sessions": len(judgments),
             "agreement": agreement(judgments.values()), "false_accepts": false_accepts(planted),
+            "contrast": contrast_rates(planted),
             "position_bias": position_bias(judgments.values())}
 
 
@@ -150,11 +193,15 @@ def audit_tables(report: dict) -> list[Table]:
                     title="planted cases (every one must fail)")
     for kind, row in report["false_accepts"].items():
         planted.add_row(kind, str(row["n"]), _pct(row["judge"]), f"{_pct(row['llm'])} of {row['llm_answered']}")
+    contrast = Table(*CONTRAST_HEADER,
+                     title="contrast pairs (one reply follows the preference, one breaks it)")
+    for decider, row in contrast_rows(report.get("contrast")):
+        contrast.add_row(decider, *row)
     bias = report.get("position_bias", {})
     orders = Table("conflicts asked in both orders", "same letter twice (no opinion)", "answers that were A",
                    title="position bias of the LLM on conflicts")
     orders.add_row(str(bias.get("n", 0)), _pct(bias.get("same_letter")), _pct(bias.get("first_letter")))
-    tables = [agree, planted, orders]
+    tables = [agree, planted, contrast, orders]
     if "versus_run_judge" in report:
         versus = Table("question", "LLM opinions", "LLM kappa", "final verdicts", "final kappa",
                        title="this judge vs the run's judge")
@@ -163,3 +210,28 @@ def audit_tables(report: dict) -> list[Table]:
                            _num(row["final"]["kappa"]))
         tables.append(versus)
     return tables
+
+
+def interval(entry: dict) -> str:
+    """``12% [5%, 25%] (3 of 25)``, or ``-`` where nothing was asked."""
+    if not entry or not entry.get("n"):
+        return "-"
+    return f"{entry['rate']:.0%} [{entry['low']:.0%}, {entry['high']:.0%}] ({entry['k']} of {entry['n']})"
+
+
+def contrast_rows(contrast: dict | None) -> list[tuple[str, list[str]]]:
+    """The contrast table's rows, one per decider that was asked anything."""
+    rows = []
+    for decider in DECIDERS:
+        row = (contrast or {}).get(decider)
+        if not row or not (row["false_accept"]["n"] or row["false_reject"]["n"]):
+            continue
+        verdict = "-" if row["p"] is None else f"{'yes' if row['discriminates'] else 'no'} ({row['p']:.2g})"
+        rows.append((decider, [interval(row["false_accept"]), interval(row["false_reject"]), verdict]))
+    return rows
+
+
+def llm_at_chance(contrast: dict | None) -> bool:
+    """Whether the LLM's compliance verdicts were asked on contrast pairs and did not tell them apart."""
+    row = (contrast or {}).get("llm")
+    return bool(row) and row["p"] is not None and not row["discriminates"]

@@ -45,6 +45,8 @@ class JudgeOptions(BaseModel):
     # Inapplicable preferences no checker can see, asked of the LLM per agent turn (a seeded sample).
     over_llm_max: int = Field(3, ge=0, le=64)
     concurrency: int = Field(8, ge=1, le=256)
+    # Contrast pairs put to the judge (attune/preferences/contrast.py): a seeded sample, None for all of them.
+    contrast_pairs: int | None = Field(None, ge=0)
 
 
 # Fields that may change between a run and its resumption: they do not change the sessions.

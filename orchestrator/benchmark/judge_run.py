@@ -69,7 +69,8 @@ async def judge_run(run_dir: Path, exp: Experiment, judge, console: Console, own
     """Judge every session not yet judged, then print the summary (own judge) and the judge's audit."""
     info = await judge.get_info()
     out_dir = judgment_dir(run_dir, "" if own else judge_name(info))
-    settings = JudgeStepSettings(over_llm_max=exp.judge.over_llm_max, concurrency=exp.judge.concurrency, seed=exp.seed)
+    settings = JudgeStepSettings(over_llm_max=exp.judge.over_llm_max, contrast_pairs=exp.judge.contrast_pairs,
+                                 concurrency=exp.judge.concurrency, seed=exp.seed)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         result = await RunJudge(run_dir, judge, settings, out_dir).run(JudgeProgress(progress))

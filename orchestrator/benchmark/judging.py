@@ -8,7 +8,8 @@ in a conflict session whether the first reply followed the preference the
 context calls for and not its rival. Each judged session is appended at once to
 ``judgments.jsonl`` (another judge's go to ``judged/<judge>/``), so a killed
 step resumes where it stopped; the run's own files are only read, never
-rewritten. Planted cases (planted.py) go to ``planted.jsonl`` beside them.
+rewritten. Planted cases (planted.py) and the contrast pairs (contrast.py), whose right verdicts are
+known, go to ``planted.jsonl`` beside them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel
 
-from attune.orchestrator.benchmark import planted
+from attune.orchestrator.benchmark import contrast, planted
 from attune.orchestrator.benchmark.experiment import Experiment, load_experiment, load_problems_for, load_profiles_for
 from attune.orchestrator.benchmark.records import (
     RecordModel,
@@ -70,7 +71,8 @@ class Judgment(RecordModel):
 
 
 class PlantedVerdict(RecordModel):
-    """The judge on one planted case; ``accepted`` is a false accept (every planted case must fail)."""
+    """The judge on one planted case. Every case must fail (``accepted`` is a false accept) but the
+    contrast pairs' ``contrast_follows``, which must pass (not accepted and judged is a false reject)."""
 
     schema_version: int = JUDGMENT_VERSION
     kind: str
@@ -87,6 +89,8 @@ class PlantedVerdict(RecordModel):
 
     @property
     def key(self) -> tuple[str, str, int]:
+        if self.kind in contrast.CONTRAST_KINDS:  # once per judge, not per session
+            return f"{self.kind}:{self.preference}", "", 0
         return f"{self.kind}:{self.method}", self.profile_id, self.session
 
 
@@ -95,6 +99,8 @@ class JudgeStepSettings(BaseModel):
 
     # Inapplicable preferences no checker can see, asked of the LLM per turn (sampled, seeded).
     over_llm_max: int = 3
+    # Contrast pairs asked once per judge (a seeded sample; None: every one).
+    contrast_pairs: int | None = None
     concurrency: int = 8
     seed: int = 0
 
@@ -166,7 +172,26 @@ class RunJudge:
                     reporter.advance()
 
         await asyncio.gather(*(one(r) for r in todo))
+        await self.audit_contrast(planted_done, limit, result)
         return result
+
+    async def audit_contrast(self, done: dict, limit: asyncio.Semaphore, result: JudgeResult) -> None:
+        """Both replies of each contrast pair not yet asked, appended to the planted cases."""
+        context = common_pb2.RequestContext(run_id=self.exp.name, method="audit", caller_role="judge")
+        todo = [(pair, kind) for pair in contrast.chosen_pairs(self.settings.contrast_pairs, self.settings.seed)
+                for kind in contrast.CONTRAST_KINDS if (f"{kind}:{pair.preference_id}", "", 0) not in done]
+
+        async def one(pair, kind: str) -> None:
+            async with limit:
+                try:
+                    detail = await contrast.judge_pair(self.judge, pair, kind, context)
+                except Exception as err:  # noqa: BLE001 - one pair's failure must not stop the others
+                    result.failures.append(f"contrast pair {pair.preference_id} ({kind}): {err!r}")
+                    return
+                await self.planted.append(contrast_verdict(pair.preference_id, kind, detail))
+                result.planted += 1
+
+        await asyncio.gather(*(one(pair, kind) for pair, kind in todo))
 
     # ---- one session ----------------------------------------------------------------------------------
 
@@ -239,8 +264,7 @@ class RunJudge:
                                             session_id=str(record.session), method=record.method,
                                             caller_role="judge")
         cases = []
-        for kind, build in (("wrong_answer", self._wrong_answer), ("broken_preference", self._broken),
-                            ("rival_preference", self._rival)):
+        for kind, build in (("wrong_answer", self._wrong_answer), ("rival_preference", self._rival)):
             if (f"{kind}:{record.method}", record.profile_id, record.session) in done:
                 continue
             case = await build(record, profile, context, rng)
@@ -259,18 +283,6 @@ class RunJudge:
             programmatic=opinion(checked.correct)))
         return _planted("wrong_answer", record, verdict, verdict.passed, verdict.llm)
 
-    async def _broken(self, record, profile, context, rng) -> PlantedVerdict | None:
-        applicable, _ = self._split(record, profile)
-        for candidate in applicable:
-            reply = planted.reply_breaking(candidate.card_id, rng)
-            if reply is not None:
-                verdict = await self.judge.judge_compliance(judge_pb2.ComplianceRequest(
-                    context=context, query=record.query, reply=reply, preferences=[candidate]))
-                detail = verdict.verdicts[0]
-                return _planted("broken_preference", record, detail, detail.satisfied, detail.llm,
-                                preference=candidate.card_id)
-        return None
-
     async def _rival(self, record, profile, context, rng) -> PlantedVerdict | None:
         if record.conflict is None:
             return None
@@ -287,6 +299,13 @@ def _planted(kind: str, record: SessionRecord, verdict, accepted: bool, llm: int
     return PlantedVerdict(kind=kind, method=record.method, profile_id=record.profile_id, session=record.session,
                           accepted=accepted and not verdict.unjudged, unjudged=verdict.unjudged,
                           decided_by=verdict.decided_by, llm=llm, reason=verdict.reason, **extra)
+
+
+def contrast_verdict(preference_id: str, kind: str, detail: judge_pb2.PreferenceVerdict) -> PlantedVerdict:
+    """A contrast reply's verdict as a planted case (``accepted``: the judge said the reply follows)."""
+    return PlantedVerdict(kind=kind, method="audit", profile_id="", session=0, preference=preference_id,
+                          accepted=detail.satisfied and not detail.unjudged, unjudged=detail.unjudged,
+                          decided_by=detail.decided_by, llm=detail.llm, reason=detail.reason)
 
 
 async def _score(problem, answer: str):

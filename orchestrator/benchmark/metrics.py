@@ -146,6 +146,18 @@ def compliance(record, judgment):
     return sum(shares) / len(shares) if shares else None
 
 
+@metric("checked_compliance", "checked\ncompli.", "{:.0%}",
+        "judge: compliance verdicts a checker decided, per agent turn")
+def checked_compliance(record, judgment):
+    shares = []
+    for turn in judgment.turns if judgment else []:
+        judged = [v for v in (turn.compliance or {}).get("verdicts", [])
+                  if not v.get("unjudged") and v.get("decided_by") == "checker"]
+        if judged:
+            shares.append(sum(bool(v.get("satisfied")) for v in judged) / len(judged))
+    return sum(shares) / len(shares) if shares else None
+
+
 @metric("conflict_accuracy", "conflicts\nresolved", "{:.0%}", "judge: conflict verdict on the first reply")
 def conflict_accuracy(record, judgment):
     return _verdict_passed(judgment.conflict) if judgment and record.conflict else None

@@ -5,13 +5,13 @@ depending on the judge prompt, and judges that accept most deliberately wrong
 answers. So every judged run also asks the judge about cases that must fail:
 
 - ``wrong_answer``: a final answer that the dataset's own check rejects;
-- ``broken_preference``: a reply that a checker says breaks an applicable preference;
 - ``rival_preference``: in a conflict session, a reply that follows the losing
   preference and not the one the context calls for.
 
 A verdict that passes one of them is a false accept. The judge's rate is
 reported beside the LLM's alone (where a checker decides, the judge's final
-verdict follows the checker).
+verdict follows the checker). Whether a preference is followed is audited by the
+contrast pairs (contrast.py), which can fail whoever decides.
 """
 
 from __future__ import annotations
@@ -40,12 +40,6 @@ REPLY_BANK = (
     "p ∧ q → r, and ¬r, so ¬(p ∧ q).",
     "If p and q then r; r is false, so p and q are not both true.",
 )
-
-
-def reply_breaking(preference_id: str, rng: random.Random) -> str | None:
-    """A reply from the bank that a checker says breaks the preference (None: no checker or no such reply)."""
-    found = [r for r in REPLY_BANK if (c := checkers.check(preference_id, r)) is not None and not c.passed]
-    return rng.choice(found) if found else None
 
 
 def reply_following_rival(expected: str, rival: str, rng: random.Random) -> str | None:

@@ -20,7 +20,7 @@ from attune.orchestrator.benchmark.records import SessionLog, SessionRecord
 SESSIONS_FILE = "sessions.jsonl"
 # The columns `attune run` and `attune judge` print.
 SUMMARY = ("task_success", "user_tokens", "enforcements", "agent_tokens", "timeout_rate", "compliance",
-           "conflict_accuracy", "over_personalization", "memory_precision")
+           "checked_compliance", "conflict_accuracy", "over_personalization", "memory_precision")
 BREAKDOWNS: dict[str, Callable[[SessionRecord], str]] = {
     "method": lambda r: r.method,
     "dataset": lambda r: r.dataset,

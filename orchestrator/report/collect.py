@@ -104,6 +104,8 @@ def read_run(folder: Path, names: tuple[str, ...]) -> Run:
     metrics = [get_metric(n) for n in names]
     if any(m.ratio is not None for m in metrics):
         raise ReportError("ratio metrics are not reported: the mean of per-user ratios is not the method's ratio")
+    report = read_audit(folder)
+    blind = [i for i, n in enumerate(names) if n in unmeasured(report)]
     offsets = judgment_offsets(judgments_path)
     sessions, judged, vectors = {}, set(), VectorTrace()
     with ExitStack() as stack:
@@ -115,7 +117,7 @@ def read_run(folder: Path, names: tuple[str, ...]) -> Run:
                 judgment = judgment_at(verdicts, judgments_path, *offsets[record.key])
                 judged.add(record.key)
             labels = {by: BREAKDOWNS[by](record) for by in GROUPS}
-            values = tuple(m.compute(record, judgment) for m in metrics)
+            values = tuple(None if i in blind else m.compute(record, judgment) for i, m in enumerate(metrics))
             digest = hashlib.sha256("\0".join(t.assistant for t in record.turns).encode()).hexdigest()
             sessions[record.key] = Session(record.method, record.profile_id, record.session, labels, values, digest,
                                            record.seconds, record.part_seconds)
@@ -123,7 +125,7 @@ def read_run(folder: Path, names: tuple[str, ...]) -> Run:
     if not sessions:
         raise ReportError(f"{sessions_path} holds no finished session")
     truth, missing = ground_truth(folder) if vectors.vectors else (None, "")
-    return Run(folder, names, list(sessions.values()), len(judged), read_audit(folder), vectors, truth, missing)
+    return Run(folder, names, list(sessions.values()), len(judged), report, vectors, truth, missing)
 
 
 def ground_truth(folder: Path) -> tuple[dict[str, frozenset] | None, str]:
@@ -167,7 +169,22 @@ def read_audit(folder: Path) -> dict:
                  for n, _, d in lines(folder / JUDGMENTS_FILE))
     planted = (parse_line(parse_planted, d, folder / PLANTED_FILE, n, "planted verdict")
                for n, _, d in lines(folder / PLANTED_FILE))
-    return {"agreement": audit.agreement(judgments), "false_accepts": audit.false_accepts(planted)}
+    planted = list(planted)
+    return {"agreement": audit.agreement(judgments), "false_accepts": audit.false_accepts(planted),
+            "contrast": audit.contrast_rates(planted)}
+
+
+def unmeasured(report: dict) -> dict[str, str]:
+    """The metrics the judge's audit says this run cannot measure, with why: compliance when the LLM's
+    verdicts did not tell followed from broken replies on the contrast pairs."""
+    if not audit.llm_at_chance(report.get("contrast")):
+        return {}
+    row = report["contrast"]["llm"]
+    return {"compliance": (f"the judge's LLM did not tell followed from broken replies on the contrast pairs "
+                           f"(false accepts {audit.interval(row['false_accept'])}, false rejects "
+                           f"{audit.interval(row['false_reject'])}, Fisher p = {row['p']:.2g}), so the "
+                           f"compliance it decides is not measured; checked_compliance counts the checkers' "
+                           f"verdicts alone")}
 
 
 @dataclass(frozen=True)

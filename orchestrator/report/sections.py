@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from attune.orchestrator.benchmark.audit import PLANTED_KINDS
+from attune.orchestrator.benchmark.audit import CONTRAST_HEADER, PLANTED_KINDS, contrast_rows
 from attune.orchestrator.benchmark.metrics import get_metric
 from attune.orchestrator.report.analysis import Analysis, cell_order
-from attune.orchestrator.report.collect import GROUPS, Reference
+from attune.orchestrator.report.collect import GROUPS, Reference, unmeasured
 from attune.orchestrator.report.plots import figures
 from attune.orchestrator.report.power import POWER, achieved_mde
 from attune.orchestrator.report.render import Block, Heading, Table, Text
@@ -41,10 +41,12 @@ def cell(name: str, estimate: Estimate, signed: bool = False) -> str:
 def overview(analysis: Analysis) -> list[Block]:
     run = analysis.run
     users = {s.profile_id for s in run.sessions}
+    blind = [Text(f"Unmeasured: {name}. {why}.") for name, why in unmeasured(run.audit).items()]
     return [
         Heading(f"Benchmark report: {run.folder}", 1),
         Text(f"{len(run.sessions)} sessions ({run.judged} judged) of {len(users)} users, methods: "
              f"{', '.join(analysis.methods)}."),
+        *blind,
         Heading("How to read it"),
         Text(f"Users are the unit. A method's value is the mean over users of each user's mean over the sessions "
              f"where the metric applies (unjudged and inapplicable sessions are left out), so every user weighs "
@@ -215,12 +217,18 @@ def judge(analysis: Analysis) -> list[Block]:
                  for kind, row in audit.get("agreement", {}).items()]
     accepts = [[kind, str(row["n"]), _share(row["judge"]), f"{_share(row['llm'])} of {row['llm_answered']}"]
                for kind, row in audit.get("false_accepts", {}).items() if kind in PLANTED_KINDS]
+    contrast = [[decider, *row] for decider, row in contrast_rows(audit.get("contrast"))]
     return [Heading("The judge"),
             Text("Where a program (a preference checker, the dataset's check) and the LLM both answered: how often "
                  "they agree, and Cohen's kappa. Planted cases are known to be wrong; the share the judge passed "
-                 "is its false-accept rate."),
+                 "is its false-accept rate. Each contrast pair is one request and two replies that differ only in "
+                 "what one preference asks for; the judge is asked about both as about a run's reply, so a judge "
+                 "that always says yes accepts every broken reply and one that always says no rejects every "
+                 "followed one. A decider that does not accept followed replies more often than broken ones "
+                 "(one-sided Fisher test, p < 0.05) is at chance, and what it decides is reported as unmeasured."),
             Table(["question", "both answered", "agreement", "Cohen's kappa"], agreement),
             Table(["planted case", "cases", "judge false accepts", "LLM alone false accepts"], accepts),
+            Table(list(CONTRAST_HEADER), contrast) if contrast else Text("No contrast pair was put to the judge."),
             *_position_bias(audit.get("position_bias"))]
 
 

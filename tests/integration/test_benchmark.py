@@ -36,6 +36,8 @@ SESSIONS = len(ALL_METHODS) * 2
 CARD_SEED = 35
 
 
+# Contrast pairs the judge is asked about (both replies of each), from the seeded sample.
+CONTRAST_PAIRS = 6
 GRPC_TOKEN = "benchmark-test-token"
 
 
@@ -85,7 +87,7 @@ def small_experiment(**overrides):
         "max_turns": 1, "conflict_share": 1.0, "seed": 3, "concurrency": 8,
         "method_settings": {"max_reply_tokens": 32, "grpo_steps": 1, "grpo_rows": 2, "context_budget_tokens": 200,
                             "summary_max_tokens": 48},
-        "simulator": {"max_tokens": 96},
+        "simulator": {"max_tokens": 96}, "judge": {"contrast_pairs": CONTRAST_PAIRS},
         **overrides,
     }, "test")
 
@@ -183,6 +185,11 @@ def check_judged(out: Path, judged) -> None:
     assert wrong["n"] > 0 and wrong["judge"] == 0.0, "the dataset's check decides and refuses a wrong answer"
     assert audit["judge"]["prompt_hash"]
     assert audit["agreement"]["task"]["n"] == 0, "the datasets' checks decide task success: the LLM is not asked"
+    contrast = audit["contrast"]
+    asked = sum(contrast[d][rate]["n"] for d in ("checker", "llm") for rate in ("false_accept", "false_reject"))
+    assert asked + contrast["unjudged"] == 2 * CONTRAST_PAIRS, "both replies of every sampled pair"
+    checker = contrast["checker"]
+    assert checker["false_accept"]["k"] == checker["false_reject"]["k"] == 0, "the checkers decide their pairs"
 
 
 async def test_all_methods_over_grpc(grpc_stack, tmp_path):

@@ -28,7 +28,7 @@ def experiment(name: str, sessions: int = 2, judge: bool = True) -> str:
         "name": name, "methods": ["vanilla"], "datasets": ["math-500"], "n_profiles": 1, "n_sessions": sessions,
         "max_turns": 1, "conflict_share": 0.0, "seed": 5, "concurrency": 1, "transport": "in_process",
         "method_settings": {"max_reply_tokens": 24}, "simulator": {"max_tokens": 64},
-        "judge": {"enabled": judge}})
+        "judge": {"enabled": judge, "contrast_pairs": 2}})
 
 
 @pytest.fixture()

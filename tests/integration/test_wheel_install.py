@@ -36,6 +36,8 @@ method_settings:
   max_reply_tokens: 32
 simulator:
   max_tokens: 48
+judge:
+  contrast_pairs: 2
 """
 
 

@@ -151,10 +151,9 @@ def test_false_accepts_per_planted_kind():
                               decided_by="checker", llm=llm, reason="")
 
     report = false_accepts([plant("wrong_answer", False, 1), plant("wrong_answer", False, 2),
-                            plant("broken_preference", True, 3)])
+                            plant("rival_preference", True, 3)])
     assert report["wrong_answer"] == {"n": 2, "judge": 0.0, "llm": 0.5, "llm_answered": 2}
-    assert report["broken_preference"]["judge"] == 1.0 and report["broken_preference"]["llm"] is None
-    assert report["rival_preference"]["n"] == 0
+    assert report["rival_preference"]["judge"] == 1.0 and report["rival_preference"]["llm"] is None
 
 
 def test_position_bias_counts_the_same_letter_twice_and_the_share_of_a():
