@@ -30,7 +30,8 @@ async def run_demo(output_dir: Path, common: CommonSettings, console: Console,
         return 1
     from attune.orchestrator.report import write_report
 
-    _, html = await asyncio.to_thread(write_report, [output_dir])
+    written = await asyncio.to_thread(write_report, [output_dir])
     console.print(f"judgments: [bold]{output_dir / 'judgments.jsonl'}[/]")
-    console.print(f"report: [bold]{html}[/]")
+    console.print(written.headline)
+    console.print(f"report: [bold]{written.html}[/]")
     return 1 if result.judge.failures else 0

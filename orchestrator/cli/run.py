@@ -193,11 +193,12 @@ def cmd_report(args, common: CommonSettings) -> int:
     from attune.orchestrator.report import ReportError, write_report
 
     try:
-        paths = write_report([Path(r) for r in args.runs], Path(args.out) if args.out else None,
-                             Path(args.reference) if args.reference else None, args.resamples, args.seed)
+        written = write_report([Path(r) for r in args.runs], Path(args.out) if args.out else None,
+                               Path(args.reference) if args.reference else None, args.resamples, args.seed)
     except (ReportError, LogCorrupt, FileNotFoundError) as err:
         return fail(err)
-    for path in paths:
+    console.print(written.headline)
+    for path in (written.markdown, written.html):
         print(path)
     return 0
 

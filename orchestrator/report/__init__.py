@@ -12,22 +12,33 @@ sections and render.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from attune.orchestrator.benchmark.summary import SUMMARY
 from attune.orchestrator.report import sections
 from attune.orchestrator.report.analysis import analyze
+from attune.orchestrator.report.bounds import headline
 from attune.orchestrator.report.collect import ReportError, read_reference, read_run
 from attune.orchestrator.report.render import to_html, write_markdown
 from attune.orchestrator.report.stats import RESAMPLES
 
-__all__ = ["ReportError", "write_report"]
+__all__ = ["ReportError", "Written", "write_report"]
+
+
+@dataclass(frozen=True)
+class Written:
+    """The two reports written, and the line they open with (what the run can and cannot tell apart)."""
+
+    markdown: Path
+    html: Path
+    headline: str
 
 
 def write_report(run_dirs: list[Path], out_dir: Path | None = None, reference: Path | None = None,
-                 resamples: int = RESAMPLES, seed: int = 0) -> tuple[Path, Path]:
+                 resamples: int = RESAMPLES, seed: int = 0) -> Written:
     """Write report.md (its plots as PNG files under plots/) and report.html into ``out_dir`` (default: the
-    first run folder); return the paths of the two reports."""
+    first run folder)."""
     if not run_dirs:
         raise ReportError("no run folder given")
     names = tuple(SUMMARY)
@@ -46,4 +57,4 @@ def write_report(run_dirs: list[Path], out_dir: Path | None = None, reference: P
     markdown = write_markdown(blocks, out_dir / "report.md")
     html = out_dir / "report.html"
     html.write_text(to_html(blocks, f"Benchmark report: {first.run.folder}"))
-    return markdown, html
+    return Written(markdown, html, headline(first.gaps, len({s.profile_id for s in first.run.sessions})))

@@ -86,3 +86,17 @@ def gaps(methods: list[str], per_user: dict, comparisons: dict[str, list[Compari
                                resamples, seed) for m in methods if m not in (oracle, BASELINE)}
         found.append(Gap(name, separation, shares))
     return found
+
+
+def headline(gaps: list[Gap], users: int) -> str:
+    """The run in one line: on which metrics it tells oracle from vanilla, so can rank methods, and on which not."""
+    if not gaps:
+        return ("This run has no oracle and vanilla, so nothing says whether its metrics can rank methods: add "
+                "both (docs/benchmark.md, Bounds).")
+    told = [g.metric for g in gaps if g.can_rank]
+    blind = [g.metric for g in gaps if not g.can_rank and g.separation is not None]
+    if not told:
+        return (f"With {users} users this run tells oracle from vanilla on no metric, so it cannot rank methods; "
+                f"attune plan --from this run says how many users would.")
+    line = f"With {users} users this run tells oracle from vanilla on {', '.join(told)}: only these can rank methods"
+    return line + (f"; it cannot tell them apart on {', '.join(blind)}." if blind else ".")

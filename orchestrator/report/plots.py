@@ -173,6 +173,33 @@ def conflicts_by_group(analysis: Analysis) -> Figure | None:
     return Figure(title, _png(fig))
 
 
+def oracle_gap(analysis: Analysis) -> Figure | None:
+    """One panel per metric that tells oracle from vanilla: each method's share of the oracle gap with its
+    interval, vanilla at 0% and the oracle at 100% drawn as lines (None where no metric can rank)."""
+    ranking = [gap for gap in analysis.gaps if gap.can_rank]
+    if not ranking:
+        return None
+    fig = MplFigure(figsize=(4.2 * len(ranking), 0.45 * len(ranking[0].shares) + 1.8))
+    for k, gap in enumerate(ranking):
+        ax = fig.add_subplot(1, len(ranking), k + 1, sharey=fig.axes[0] if k else None)
+        methods = list(gap.shares)
+        estimates = [gap.shares[m] for m in methods]
+        values = [float("nan") if e.value is None else 100 * e.value for e in estimates]
+        errors = [[0 if e.low is None else 100 * (e.value - e.low) for e in estimates],
+                  [0 if e.high is None else 100 * (e.high - e.value) for e in estimates]]
+        ax.errorbar(values, range(len(methods)), xerr=errors, fmt="o", color="black", capsize=3)
+        for x, label in ((0, "vanilla"), (100, "oracle")):
+            ax.axvline(x, color="0.5", linestyle="--", linewidth=1)
+            ax.annotate(label, (x, 1), xycoords=("data", "axes fraction"), ha="center", va="bottom",
+                        fontsize="small")
+        ax.set_yticks(range(len(methods)), [f"{m} (bound)" if m in analysis.bounds else m for m in methods])
+        ax.set_xlabel("share of the oracle gap (%)")
+        ax.set_title(gap.metric, pad=14)
+    title = "Share of the oracle gap per method"
+    fig.suptitle(title + " (95% bootstrap intervals over users)")
+    return Figure(title, _png(fig))
+
+
 def judge_agreement(audit: dict) -> Figure | None:
     """Per kind of question: the share of checker/LLM agreement and Cohen's kappa."""
     rows = {kind: row for kind, row in audit.get("agreement", {}).items() if row.get("n")}

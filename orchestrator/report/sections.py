@@ -5,8 +5,9 @@ from __future__ import annotations
 from attune.orchestrator.benchmark.audit import CONTRAST_HEADER, PLANTED_KINDS, contrast_rows
 from attune.orchestrator.benchmark.metrics import get_metric
 from attune.orchestrator.report.analysis import Analysis, cell_order
+from attune.orchestrator.report.bounds import headline
 from attune.orchestrator.report.collect import GROUPS, Reference, unmeasured
-from attune.orchestrator.report.plots import figures
+from attune.orchestrator.report.plots import figures, oracle_gap
 from attune.orchestrator.report.power import POWER, achieved_mde
 from attune.orchestrator.report.render import Block, Heading, Table, Text
 from attune.orchestrator.report.stats import (
@@ -42,8 +43,11 @@ def overview(analysis: Analysis) -> list[Block]:
     run = analysis.run
     users = {s.profile_id for s in run.sessions}
     blind = [Text(f"Unmeasured: {name}. {why}.") for name, why in unmeasured(run.audit).items()]
+    picture = oracle_gap(analysis)
     return [
         Heading(f"Benchmark report: {run.folder}", 1),
+        Text(headline(analysis.gaps, len(users))),
+        *([picture] if picture else []),
         Text(f"{len(run.sessions)} sessions ({run.judged} judged) of {len(users)} users, methods: "
              f"{', '.join(analysis.methods)}."),
         *blind,

@@ -149,7 +149,7 @@ async def test_all_methods_in_process(processes, model_core, adapter_dir, data_d
     vectors = [r["memory"]["user_vector"] for r in sorted(by_method["rag_vector"], key=lambda r: r["session"])]
     assert all(len(v["z_long"]) == len(vectors[0]["z_long"]) > 0 for v in vectors), "z_long after each session"
     assert vectors[0]["updates"] <= vectors[-1]["updates"]
-    assert "User vectors learned by rag_vector" in write_report([out])[0].read_text()
+    assert "User vectors learned by rag_vector" in write_report([out]).markdown.read_text()
     check_lora_user(sorted(by_method["lora_user"], key=lambda r: r["session"]), answered_by, adapter_dir)
     split = json.loads((out / "work" / "training_split.json").read_text())
     assert split["training"] and not set(split["training"]) & set(split["evaluated"]), "GRPO never sees a test user"

@@ -45,7 +45,7 @@ def tables(browser) -> list[tuple[list[str], list[list[str]]]]:
 
 def test_the_report_opens_offline_with_every_plot_and_every_method(browser, tmp_path):
     run = write_run(tmp_path / "run")
-    _, html = write_report([run])
+    html = write_report([run]).html
     browser.get(html.as_uri())
     widths = browser.execute_script(
         "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : -1);")
@@ -68,7 +68,7 @@ def test_the_report_opens_offline_with_every_plot_and_every_method(browser, tmp_
 
 def test_the_user_vector_plot_loads(browser, tmp_path):
     run = write_vector_run(tmp_path / "run", informative=True)
-    _, html = write_report([run])
+    html = write_report([run]).html
     browser.get(html.as_uri())
     titles = browser.execute_script(
         "return Array.from(document.images).filter(i => i.naturalWidth > 0).map(i => i.alt);")

@@ -152,7 +152,8 @@ def test_direction_agreement_counts_pairs_ranked_the_same_way():
 
 
 def test_report_files(run_dir):
-    markdown, html = write_report([run_dir])
+    written = write_report([run_dir])
+    markdown, html = written.markdown, written.html
     assert (markdown, html) == (run_dir / "report.md", run_dir / "report.html")
     text, page = markdown.read_text(), html.read_text()
     for method in TASK:
@@ -167,7 +168,7 @@ def test_report_files(run_dir):
 
 def test_identical_transcripts_are_listed(tmp_path):
     folder = write_run(tmp_path / "run", own_replies="contextual")
-    text = write_report([folder], tmp_path / "out")[0].read_text()
+    text = write_report([folder], tmp_path / "out").markdown.read_text()
     assert "whatever their numbers say: vanilla = rag." in text
 
 
@@ -176,14 +177,14 @@ def test_reference_table_beside_the_run(run_dir, tmp_path):
     # run: vanilla 0.375, rag 0.875, contextual 0.375; published ranks vanilla < contextual, which the run ties
     table.write_text("method,metric,value,source\nvanilla,task_success,0.2,paper\nrag,task_success,0.9,paper\n"
                      "contextual,task_success,0.4,paper\nunknown,task_success,0.1,paper\n")
-    text = write_report([run_dir], reference=table)[0].read_text()
+    text = write_report([run_dir], reference=table).markdown.read_text()
     assert "| rag | task_success | 90% | paper | 88% [" in text
     assert "| task_success | 2 of 3 | 67% |" in text
 
 
 def test_a_second_run_is_compared_per_method_and_user(run_dir, tmp_path):
     other = write_run(tmp_path / "other", extra_user_tokens=10)
-    text = write_report([run_dir, other])[0].read_text()
+    text = write_report([run_dir, other]).markdown.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| rag | user_tokens |"))
     assert "| 4 | +10 (no interval: all users equal) | differs |" in row
     same = next(line for line in text.splitlines() if line.startswith("| vanilla | user_tokens |"))

@@ -6,7 +6,8 @@ import pytest
 
 from attune.orchestrator.report import sections
 from attune.orchestrator.report.analysis import corrected, method_pairs
-from attune.orchestrator.report.bounds import gap_share, gaps
+from attune.orchestrator.report.bounds import gap_share, gaps, headline
+from attune.orchestrator.report.plots import oracle_gap
 from attune.orchestrator.report.render import Table, Text
 from attune.orchestrator.report.stats import compare
 
@@ -84,3 +85,26 @@ def test_a_run_without_an_oracle_says_it_cannot_calibrate():
 
     (_, text) = sections.bounds(Like())
     assert text.text.startswith("This run has no oracle, so nothing says whether its metrics can rank")
+
+
+def test_the_headline_names_what_the_run_can_and_cannot_rank_on():
+    flat = values(0.5, 0.5, 0.4, 0.6, 0.5, 0.5, 0.4, 0.6)
+    per_user = {"compliance": {"vanilla": VANILLA, "oracle": ORACLE, "rag": HALFWAY},
+                "task_success": {"vanilla": flat, "oracle": dict(reversed(list(flat.items()))), "rag": flat}}
+    line = headline(analysis_like(per_user).gaps, users=8)
+    assert line == ("With 8 users this run tells oracle from vanilla on compliance: only these can rank methods; "
+                    "it cannot tell them apart on task_success.")
+    blind = headline(analysis_like({"task_success": per_user["task_success"]}).gaps, users=8)
+    assert blind.startswith("With 8 users this run tells oracle from vanilla on no metric, so it cannot rank")
+    assert headline([], users=2).startswith("This run has no oracle and vanilla")
+
+
+def test_the_gap_picture_draws_only_the_metrics_that_can_rank():
+    flat = values(0.5, 0.5, 0.4, 0.6, 0.5, 0.5, 0.4, 0.6)
+    like = analysis_like({"compliance": {"vanilla": VANILLA, "oracle": ORACLE, "rag": HALFWAY},
+                          "task_success": {"vanilla": flat, "oracle": flat, "rag": flat}})
+    figure = oracle_gap(like)
+    assert figure is not None and figure.png.startswith(b"\x89PNG")
+    assert figure.title == "Share of the oracle gap per method"
+    like.gaps = [g for g in like.gaps if not g.can_rank]
+    assert oracle_gap(like) is None, "no picture of shares where no metric separates the bounds"

@@ -114,7 +114,8 @@ def test_the_report_tells_a_vector_that_knows_the_user_from_noise(tmp_path, info
         assert vectors.movement[2].value == pytest.approx(vectors.movement[3].value, rel=1e-4)
     else:
         assert vectors.similarity.p > 0.05
-    markdown, html = write_report([run])
+    written = write_report([run])
+    markdown, html = written.markdown, written.html
     text = markdown.read_text()
     assert "## User vectors" in text
     conclusion = "users who share more preferences have closer z_long"
@@ -127,5 +128,5 @@ def test_a_run_without_its_profiles_says_so(tmp_path):
     (run / "experiment.yaml").unlink()
     trace = read_run(run, tuple(SUMMARY))
     assert isinstance(trace.vectors, VectorTrace) and trace.truth is None
-    markdown, _ = write_report([run])
+    markdown = write_report([run]).markdown
     assert "No similarity analysis: the run's profiles could not be loaded" in markdown.read_text()
