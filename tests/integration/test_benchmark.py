@@ -244,7 +244,7 @@ async def test_the_same_seed_gives_the_same_transcripts_and_verdicts(model_core,
     (one chain at a time, so that the batches, and with them the float sums, are the same too)."""
     exp = small_experiment(methods=["rag"], n_profiles=1, n_sessions=1, concurrency=1, seed=11,
                            method_settings={"max_reply_tokens": 24}, simulator={"max_tokens": 96},
-                           judge={"concurrency": 1})
+                           judge={"concurrency": 1, "contrast_pairs": 2})
     common = CommonSettings(data_dir=data_dir)
     runs = []
     for name in ("first", "second"):

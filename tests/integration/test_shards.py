@@ -24,7 +24,8 @@ from attune.v1 import orchestrator_pb2
 TOKEN = "shards-token"
 EXPERIMENT = {"name": "sharded", "methods": ["vanilla"], "datasets": ["math-500"], "n_profiles": 2,
               "n_sessions": 1, "max_turns": 1, "seed": 7, "transport": "in_process",
-              "method_settings": {"max_reply_tokens": 24}, "simulator": {"max_tokens": 64}}
+              "method_settings": {"max_reply_tokens": 24}, "simulator": {"max_tokens": 64},
+              "judge": {"contrast_pairs": 2}}
 
 
 @pytest.fixture()
