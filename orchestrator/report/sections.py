@@ -42,7 +42,7 @@ def cell(name: str, estimate: Estimate, signed: bool = False) -> str:
 def overview(analysis: Analysis) -> list[Block]:
     run = analysis.run
     users = {s.profile_id for s in run.sessions}
-    blind = [Text(f"Unmeasured: {name}. {why}.") for name, why in unmeasured(run.audit).items()]
+    blind = [Text(f"Unmeasured: {name}: {why}.") for name, why in unmeasured(run.audit).items()]
     picture = oracle_gap(analysis)
     return [
         Heading(f"Benchmark report: {run.folder}", 1),
