@@ -34,12 +34,17 @@ def _schema():
     return load_schema()
 
 
+def card(preference) -> common_pb2.PreferenceCard:
+    """A profile preference as the judge sees it: its id is the card id (checkers are keyed by it).
+    The judge step builds its cards here too."""
+    return common_pb2.PreferenceCard(card_id=preference.id, condition=preference.condition,
+                                     preference=preference.preference, conflict_group=preference.conflict_group)
+
+
 def preference_card(preference_id: str) -> common_pb2.PreferenceCard:
     """The schema's preference as a profile states it, as the judge sees a real one."""
     group, option = preference_id.split(".", 1)
-    preference = _schema().preference(group, option)
-    return common_pb2.PreferenceCard(card_id=preference.id, condition=preference.condition,
-                                     preference=preference.preference, conflict_group=preference.conflict_group)
+    return card(_schema().preference(group, option))
 
 
 async def judge_pair(judge, pair: ContrastPair, kind: str, context: common_pb2.RequestContext):

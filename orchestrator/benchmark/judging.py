@@ -24,6 +24,7 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel
 
 from attune.orchestrator.benchmark import contrast, planted
+from attune.orchestrator.benchmark.contrast import card
 from attune.orchestrator.benchmark.experiment import Experiment, load_experiment, load_problems_for, load_profiles_for
 from attune.orchestrator.benchmark.records import (
     RecordModel,
@@ -122,12 +123,6 @@ def judge_name(info: judge_pb2.JudgeInfo) -> str:
     """A folder name for a judge: its model, backend and prompt hash."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{info.model}-{info.backend}-{info.prompt_hash}").strip("-")
     return name or "judge"
-
-
-def card(preference) -> common_pb2.PreferenceCard:
-    """A profile preference as the judge sees it: its id is the card id (checkers are keyed by it)."""
-    return common_pb2.PreferenceCard(card_id=preference.id, condition=preference.condition,
-                                     preference=preference.preference, conflict_group=preference.conflict_group)
 
 
 def verdict_dict(message) -> dict:

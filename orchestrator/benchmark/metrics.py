@@ -138,21 +138,22 @@ def judge_tokens(record, judgment):
 
 @metric("compliance", "compli-\nance", "{:.0%}", "judge: compliance verdicts per agent turn")
 def compliance(record, judgment):
-    shares = []
-    for turn in judgment.turns if judgment else []:
-        judged = [v for v in (turn.compliance or {}).get("verdicts", []) if not v.get("unjudged")]
-        if judged:
-            shares.append(sum(bool(v.get("satisfied")) for v in judged) / len(judged))
-    return sum(shares) / len(shares) if shares else None
+    return _compliance_share(judgment)
 
 
 @metric("checked_compliance", "checked\ncompli.", "{:.0%}",
         "judge: compliance verdicts a checker decided, per agent turn")
 def checked_compliance(record, judgment):
+    return _compliance_share(judgment, deciders=("checker",))
+
+
+def _compliance_share(judgment, deciders: tuple[str, ...] | None = None) -> float | None:
+    """Mean over agent turns of the share of judged compliance verdicts that were followed, counting only
+    the verdicts the given deciders made (None: every judged verdict)."""
     shares = []
     for turn in judgment.turns if judgment else []:
         judged = [v for v in (turn.compliance or {}).get("verdicts", [])
-                  if not v.get("unjudged") and v.get("decided_by") == "checker"]
+                  if not v.get("unjudged") and (deciders is None or v.get("decided_by") in deciders)]
         if judged:
             shares.append(sum(bool(v.get("satisfied")) for v in judged) / len(judged))
     return sum(shares) / len(shares) if shares else None

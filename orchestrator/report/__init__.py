@@ -18,7 +18,6 @@ from pathlib import Path
 from attune.orchestrator.benchmark.summary import SUMMARY
 from attune.orchestrator.report import sections
 from attune.orchestrator.report.analysis import analyze
-from attune.orchestrator.report.bounds import headline
 from attune.orchestrator.report.collect import ReportError, read_reference, read_run
 from attune.orchestrator.report.render import to_html, write_markdown
 from attune.orchestrator.report.stats import RESAMPLES
@@ -57,4 +56,4 @@ def write_report(run_dirs: list[Path], out_dir: Path | None = None, reference: P
     markdown = write_markdown(blocks, out_dir / "report.md")
     html = out_dir / "report.html"
     html.write_text(to_html(blocks, f"Benchmark report: {first.run.folder}"))
-    return Written(markdown, html, headline(first.gaps, len({s.profile_id for s in first.run.sessions})))
+    return Written(markdown, html, sections.run_headline(first))

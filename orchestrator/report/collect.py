@@ -105,7 +105,8 @@ def read_run(folder: Path, names: tuple[str, ...]) -> Run:
     if any(m.ratio is not None for m in metrics):
         raise ReportError("ratio metrics are not reported: the mean of per-user ratios is not the method's ratio")
     report = read_audit(folder)
-    blind = [i for i, n in enumerate(names) if n in unmeasured(report)]
+    blind_names = unmeasured(report)
+    blind = [i for i, n in enumerate(names) if n in blind_names]
     offsets = judgment_offsets(judgments_path)
     sessions, judged, vectors = {}, set(), VectorTrace()
     with ExitStack() as stack:

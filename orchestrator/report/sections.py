@@ -39,6 +39,11 @@ def cell(name: str, estimate: Estimate, signed: bool = False) -> str:
     return f"{value} [{fmt(name, estimate.low, signed)}, {fmt(name, estimate.high, signed)}]"
 
 
+def run_headline(analysis: Analysis) -> str:
+    """The report's first line: what the run can and cannot rank (bounds.headline)."""
+    return headline(analysis.gaps, len({s.profile_id for s in analysis.run.sessions}))
+
+
 def overview(analysis: Analysis) -> list[Block]:
     run = analysis.run
     users = {s.profile_id for s in run.sessions}
@@ -46,7 +51,7 @@ def overview(analysis: Analysis) -> list[Block]:
     picture = oracle_gap(analysis)
     return [
         Heading(f"Benchmark report: {run.folder}", 1),
-        Text(headline(analysis.gaps, len(users))),
+        Text(run_headline(analysis)),
         *([picture] if picture else []),
         Text(f"{len(run.sessions)} sessions ({run.judged} judged) of {len(users)} users, methods: "
              f"{', '.join(analysis.methods)}."),
