@@ -35,11 +35,13 @@ def cmd_study(args, common: CommonSettings) -> int:
 
 def cmd_study_generate(args, common: CommonSettings) -> int:
     from attune.orchestrator.study.data import write_folder
-    from attune.orchestrator.study.generate import generate_corpus
+    from attune.orchestrator.study.generate import Difficulty, generate_corpus
 
     try:
-        users = generate_corpus(args.users, args.sessions, args.seed)
-    except ValueError as err:
+        difficulty = Difficulty(paraphrase=args.paraphrase, noise=args.noise, drift=args.drift,
+                                context_only=args.context_only)
+        users = generate_corpus(args.users, args.sessions, args.seed, difficulty)
+    except ValueError as err:  # a knob outside 0..1 too (pydantic's ValidationError)
         return fail(err)
     print(write_folder(users, args.out))
     return 0
@@ -59,4 +61,11 @@ def add_parsers(sub) -> None:
     corpus.add_argument("--users", type=int, default=12)
     corpus.add_argument("--sessions", type=int, default=20, help="sessions per user")
     corpus.add_argument("--seed", type=int, default=0)
+    # The corpus's difficulty (docs/study.md, Data); all 0 is the fixed-wording corpus, study.yaml's default is
+    # --paraphrase 0.4 --noise 0.2 --drift 0.3 --context-only 0.3.
+    for knob, what in (("paraphrase", "share of requests and replies worded from the larger banks"),
+                       ("noise", "share of user messages garbled (and noise/2 of routine sessions spontaneous)"),
+                       ("drift", "share of routine actions with new settings from the middle session on"),
+                       ("context-only", "share of routine sessions asked for as 'the usual', naming no setting")):
+        corpus.add_argument(f"--{knob}", type=float, default=0.0, help=f"0..1: {what} (default 0)")
     corpus.set_defaults(func=cmd_study_generate)

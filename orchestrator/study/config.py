@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from attune.orchestrator.study.data import StudyDataError
+from attune.orchestrator.study.generate import Difficulty
 from attune.services.common.files import user_or_shipped
 from attune.services.common.validation import validation_problems
 
@@ -24,6 +25,9 @@ class DataConfig(Strict):
     folder: str = ""
     users: int = Field(12, ge=2)
     sessions: int = Field(20, ge=5)
+    # How hard the generated corpus is (generate.py's Difficulty: paraphrase, noise, drift, context_only, each
+    # 0..1); all 0, the default here, is the fixed-wording corpus; study.yaml sets the study's default.
+    difficulty: Difficulty = Difficulty()
     # A split file in the shape of ../shared/data/edgewisepersona/adaptcommand_edgesplits.json (optional).
     splits_file: str = ""
     sessions_per_user: int = Field(50, ge=1)

@@ -92,19 +92,30 @@ class Study:
 
 def check_folder(config: StudyConfig, folder: Path) -> None:
     """Write the config beside the results; a different one already there is refused. A key the stored config
-    lacks (written before that setting existed) must hold its default."""
+    lacks at any depth (written before that setting existed) must hold its default."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.yaml"
     current = config.model_dump(mode="json")
     if path.exists():
-        stored = yaml.safe_load(path.read_text()) or {}
-        defaults = StudyConfig(name=config.name).model_dump(mode="json")
-        changed = sorted(k for k, v in current.items() if stored.get(k, defaults[k]) != v)
+        stored = _with_defaults(yaml.safe_load(path.read_text()) or {},
+                                StudyConfig(name=config.name).model_dump(mode="json"))
+        changed = sorted(k for k, v in current.items() if stored[k] != v)
         if changed:
             raise StudyDataError(f"{folder} holds a study with another config (differs in: {', '.join(changed)}); "
                                  f"use another --out")
         return
     atomic_write_text(path, yaml.safe_dump(current, sort_keys=False))
+
+
+def _with_defaults(stored: dict, defaults: dict) -> dict:
+    """``stored`` with the keys it lacks, at any depth (``data.difficulty``), filled from ``defaults``."""
+    out = dict(stored)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _with_defaults(out[key], value)
+    return out
 
 
 def training_users(study: Study) -> list[User]:

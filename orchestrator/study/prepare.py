@@ -26,7 +26,7 @@ log = get_logger(__name__)
 def load_corpus(config: StudyConfig) -> list[User]:
     data = config.data
     if data.source == "generate":
-        return generate_corpus(data.users, data.sessions, config.seed)
+        return generate_corpus(data.users, data.sessions, config.seed, data.difficulty)
     if data.source == "hub":
         return load_hub()
     return load_folder(data.folder)
