@@ -103,6 +103,18 @@ class Ablations(Strict):
         return self
 
 
+class ExternalTest(Strict):
+    """Real dialogues no adapter trained on, scored for the baseline and each global adapter (external.py)."""
+
+    # A file in the shape of adaptcommand_cold_start_test.jsonl, or the shipped edgewise_cold_start (200
+    # EdgeWisePersona dialogues, CC BY 4.0).
+    file: str = "edgewise_cold_start"
+    # 0: every dialogue; N: the first N.
+    dialogues: int = Field(0, ge=0)
+    # 0: every assistant message of a dialogue; N: its first N (1: the reply to the first request only).
+    replies_per_dialogue: int = Field(0, ge=0)
+
+
 class StudyConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     seed: int = 0
@@ -125,6 +137,8 @@ class StudyConfig(Strict):
     # Persona prediction also with SmolLM2's mean-pooled hidden states, of the base model and of each global
     # LoRA adapter (phase E).
     persona_model_embeddings: bool = True
+    # The external cold-start test (phases B and C); none: skipped.
+    external_test: ExternalTest | None = None
 
     @model_validator(mode="after")
     def _global_to_start_from(self):

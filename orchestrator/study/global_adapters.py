@@ -1,5 +1,6 @@
 """Phase C (``global``): LoRA and prefix adapters trained on all training users' train split (early stopping
-on validation ROUGE-L), scored like the baseline, with per-user and macro deltas against it."""
+on validation ROUGE-L), scored like the baseline (the external test too), with per-user and macro deltas against
+it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from attune.orchestrator.study import evaluate
 from attune.orchestrator.study.config import AdapterArm
 from attune.orchestrator.study.examples import examples_for, write_rows
+from attune.orchestrator.study.external import score_external
 from attune.orchestrator.study.folder import Study, arm_scores, training_users
 from attune.orchestrator.study.replies import generate_replies, score, test_examples
 from attune.orchestrator.study.training import adapter_name, train_arm
@@ -46,8 +48,9 @@ async def global_arm(study: Study, arm: AdapterArm, rows: Path, val: Path, base_
     macro = score(study, replies, arm_folder)
     deltas = per_user_deltas(json.loads((arm_folder / "per_user.json").read_text()), base_users)
     atomic_write_json(arm_folder / "deltas.json", deltas)
+    external = await score_external(study, name, arm_folder, f"{arm.kind} external replies")
     return {"adapter": name, "steps": training["steps"], "best_val_rouge_l": training["best_rouge_l"],
-            "macro": macro, "macro_delta": evaluate.macro(deltas)}
+            "macro": macro, "macro_delta": evaluate.macro(deltas), **({"external_macro": external} if external else {})}
 
 
 def per_user_deltas(arm: dict[str, dict[str, float]], base: dict[str, dict[str, float]]) -> dict:

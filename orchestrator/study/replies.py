@@ -62,9 +62,10 @@ def _progress(console: Console) -> Progress:
                     console=console)
 
 
-def score(study: Study, replies: list[dict], folder: Path) -> dict:
-    """Scores per reply, per user and macro, written under ``folder``; returns the macro scores."""
-    scored = evaluate.score_replies(replies, study.usual_lengths(), study.embedder())
+def score(study: Study, replies: list[dict], folder: Path, usual_lengths: dict[str, float] | None = None) -> dict:
+    """Scores per reply, per user and macro, written under ``folder``; returns the macro scores. The verbosity
+    target is each user's mean reply length in train, or ``usual_lengths`` where given."""
+    scored = evaluate.score_replies(replies, usual_lengths or study.usual_lengths(), study.embedder())
     users = evaluate.per_user(scored)
     write_jsonl(folder / "scored.jsonl", scored)
     atomic_write_json(folder / "per_user.json", users)
