@@ -26,6 +26,7 @@ from scipy import stats
 from attune.orchestrator.benchmark.provenance import code_state, package_versions, sha256_file
 from attune.orchestrator.report.render import Block, Figure, Heading, Table, Text, write_markdown
 from attune.orchestrator.report.stats import Comparison, compare, holm
+from attune.orchestrator.study import separation
 from attune.orchestrator.study.data import FILES
 from attune.orchestrator.study.evaluate import LOWER_IS_BETTER, METRICS
 
@@ -46,6 +47,18 @@ def arms(folder: Path) -> dict[str, dict[str, dict[str, float]]]:
         rows = _load(clusters)
         out["cluster lora"] = {user: row["cluster_scores"] for user, row in rows.items()}
         out["cluster+user lora"] = {user: row["scores"] for user, row in rows.items()}
+    return out
+
+
+def external_arms(folder: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """arm -> persona -> scores on the external test (external.py): the baseline and each global adapter; empty
+    when the study has none."""
+    base = folder / "b_baseline" / "external" / "per_user.json"
+    if not base.exists():
+        return {}
+    out = {"baseline": _load(base)}
+    for arm_folder in sorted((folder / "c_global").glob("*/external/per_user.json")):
+        out[f"global {arm_folder.parent.parent.name}"] = _load(arm_folder)
     return out
 
 
@@ -216,27 +229,47 @@ def _cell(comparison: Comparison) -> str:
     return f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
 
 
-def report_blocks(folder: Path, scores: dict, tests: dict, summaries: dict) -> list[Block]:
+def macro_table(scores: dict) -> Table:
+    return Table(["arm", "users", *METRICS], [[arm, str(len(users)), *(f"{np.mean([v[m] for v in users.values()]):.3f}"
+                                                                        for m in METRICS)]
+                                             for arm, users in scores.items()])
+
+
+def comparison_blocks(tests: dict) -> list[Block]:
+    """Per metric, each arm against the baseline."""
     verdict = {True: "better", False: "worse", None: "cannot tell apart"}
-    blocks: list[Block] = [
-        Heading(f"Adapter study: {folder.name}", 1),
-        Text(f"Users: {summaries['data']['users']} ({summaries['data']['held_out']} held out for cold start). "
-             f"Cleaning: {json.dumps(summaries['data']['cleaning'])}."),
-        Heading("Recommendation"), Text(recommendation(tests, scores)),
-        Heading("Macro scores (mean over users)"),
-        Table(["arm", "users", *METRICS], [[arm, str(len(users)), *(f"{np.mean([v[m] for v in users.values()]):.3f}"
-                                                                     for m in METRICS)]
-                                          for arm, users in scores.items()]),
-        Heading("Against the baseline"),
-        Text("Per user the arm's score minus the baseline's; the mean with a 95% percentile bootstrap interval "
-             "over users; users helped / hurt; the sign test's p Holm-corrected over the arms; a paired t-test's p. "
-             "verbosity_error is better when lower."),
-    ]
+    blocks: list[Block] = [Text(
+        "Per user the arm's score minus the baseline's; the mean with a 95% percentile bootstrap interval "
+        "over users; users helped / hurt; the sign test's p Holm-corrected over the arms; a paired t-test's p. "
+        "verbosity_error is better when lower.")]
     for metric in METRICS:
         rows = [[arm, str(c.difference.users), _cell(c), f"{c.positive} / {c.nonzero - c.positive}", f"{c.holm:.3g}",
                  f"{t:.3g}", verdict[better(metric, c)]] for arm, c, t in tests[metric]]
         blocks += [Heading(metric, 3), Table(["arm", "users", "mean difference [interval]", "helped / hurt",
                                               "sign test Holm p", "t-test p", "conclusion"], rows)]
+    return blocks
+
+
+def report_blocks(folder: Path, scores: dict, tests: dict, summaries: dict,
+                  external: dict | None = None) -> list[Block]:
+    """REPORT.md's blocks; its first lines say which arms the tests separate and which are tied (separation.py),
+    on the study's test and, where the study has one, on the external test (``external``: arm -> persona ->
+    scores)."""
+    ranking = separation.rank(scores)
+    blocks: list[Block] = [Heading(f"Adapter study: {folder.name}", 1),
+                           Text(separation.summary(ranking, "On the study's test users"))]
+    if external:
+        blocks.append(Text(separation.summary(separation.rank(external), "On the external cold-start test")))
+    blocks += [
+        Text(f"Users: {summaries['data']['users']} ({summaries['data']['held_out']} held out for cold start). "
+             f"Cleaning: {json.dumps(summaries['data']['cleaning'])}."),
+        Heading("Recommendation"), Text(recommendation(tests, scores)),
+        Heading("Macro scores (mean over users)"), macro_table(scores),
+        Heading("Which arms the tests separate"), *separation.blocks(ranking),
+        Heading("Against the baseline"), *comparison_blocks(tests),
+    ]
+    if external:
+        blocks += external_blocks(external)
     if "users" in summaries:
         u = summaries["users"]
         blocks += [Heading("Per-user updates"),
@@ -252,6 +285,19 @@ def report_blocks(folder: Path, scores: dict, tests: dict, summaries: dict) -> l
     if ablations.exists():
         blocks += ablation_blocks(_load(ablations))
     return blocks
+
+
+def external_blocks(external: dict) -> list[Block]:
+    personas = len(external["baseline"])
+    return [Heading("External test: EdgeWisePersona cold start"),
+            Text(f"{personas} real EdgeWisePersona dialogues (CC BY 4.0; attune ships 200, "
+                 f"orchestrator/study/corpora/edgewise_cold_start.LICENSE), one per persona, that no adapter trained "
+                 f"on; each scored assistant message's prompt is the baseline's system prompt and the messages before "
+                 f"it (the dialogues carry no conditions). Personas are the users of the statistics; a persona's "
+                 f"verbosity target is the mean length of its own references."),
+            macro_table(external), Heading("Which arms the tests separate", 3),
+            *separation.blocks(separation.rank(external)), Heading("Against the baseline", 3),
+            *comparison_blocks(against_baseline(external))]
 
 
 def cluster_blocks(c: dict) -> list[Block]:
@@ -330,7 +376,7 @@ def phase_analysis(folder: Path, summaries: dict, held_out: list[str]) -> dict:
     scores = arms(folder)
     tests = against_baseline(scores)
     out = folder / "f_analysis"
-    blocks = report_blocks(folder, scores, tests, summaries)
+    blocks = report_blocks(folder, scores, tests, summaries, external_arms(folder))
     persona_file = folder / "e_persona" / "results.json"
     figures = [lift_violins(scores), cold_and_warm(scores, set(held_out)),
                drift_against_lift(_load(folder / "d_users" / "per_user.json"))
@@ -345,4 +391,5 @@ def phase_analysis(folder: Path, summaries: dict, held_out: list[str]) -> dict:
     date = datetime.now(UTC).date().isoformat()
     append_registry(folder / "experiments.csv", registry_rows(scores, date, code_state()["commit"]))
     return {"arms": list(scores), "recommendation": recommendation(tests, scores),
+            "separation": separation.summary(separation.rank(scores), "On the study's test users"),
             "report": str(out / "REPORT.md")}

@@ -102,7 +102,12 @@ def test_the_report_the_reproducibility_note_and_the_registry(study):
         "macro_cluster_lift_vs_global": {"rouge_l": 0.02}, "macro_lift_vs_global": {"rouge_l": 0.1}}
     result = phase_analysis(study, summaries, held_out=["persona_005"])
     report = (study / "f_analysis" / "REPORT.md").read_text()
-    for heading in ("## Recommendation", "## Against the baseline", "### rouge_l", "## Per-user updates",
+    # The first lines: which arms the tests separate and which are tied (6 users or fewer separate none).
+    assert report.split("\n\n")[1].startswith("On the study's test users, by macro rouge_l") and \
+        "Tied (cannot be told apart): cluster+user lora and per-user lora;" in report
+    assert "## External test" not in report, "the study had no external test"
+    for heading in ("## Recommendation", "## Which arms the tests separate", "## Against the baseline", "### rouge_l",
+                    "## Per-user updates",
                     "### Cluster adapters", "## Persona prediction", "## Ablations", "### prefix length", "## Plots"):
         assert heading in report
     assert "| smollm2 base | 0% | 100% |" in report and "| 20 | 2 | 4 | 1.5 | 0.100 |" in report
