@@ -1,7 +1,8 @@
 """`make up` / `make down`: every service as a local process, no Docker needed.
 
 Every service of the registry (services/common/registry.py) runs, peers first, as
-``python -m attune.services <name>`` on its registered ports, with its log under
+``python -m attune.services <name>`` (the Python of this environment, or the one
+``ATTUNE_<NAME>_PYTHON`` names) on its registered ports, with its log under
 ``<data_dir>/logs`` and its process id under ``<data_dir>/run``; ``up`` waits
 until gRPC health says SERVING, ``down`` stops exactly the processes ``up``
 started (by process id), gracefully first.
@@ -79,9 +80,13 @@ class LocalStack:
             return pid
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = self._env(spec)
+        python = env.get(spec.python_env) or sys.executable
+        if not os.access(python, os.X_OK):
+            raise SettingsError(f"{spec.python_env}={python!r} is not an executable Python")
         with open(self.log_dir / f"{spec.name}.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "attune.services", spec.name], stdout=log,
-                                    stderr=subprocess.STDOUT, env=self._env(spec), start_new_session=True)
+            proc = subprocess.Popen([python, "-m", "attune.services", spec.name], stdout=log,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
         tmp = self._pidfile(spec).with_suffix(".tmp")
         tmp.write_text(str(proc.pid))
         os.replace(tmp, self._pidfile(spec))

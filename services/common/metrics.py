@@ -79,10 +79,15 @@ def method_label(method: str) -> str:
     return method
 
 
-def count_tokens(model: str, caller_role: str, method: str, prompt: int, completion: int) -> None:
+def count_tokens(model: str, caller_role: str, method: str, prompt: int, completion: int,
+                 cached: int | None = None) -> None:
+    """``cached``: of the prompt tokens, those the engine took from its prefix cache (kind
+    ``prompt_cached``); None where the engine has no prefix cache, so no such series exists."""
     labels = {"model": model, "caller_role": caller_role or "other", "method": method_label(method)}
     TOKENS.labels(kind="prompt", **labels).inc(prompt)
     TOKENS.labels(kind="completion", **labels).inc(completion)
+    if cached is not None:
+        TOKENS.labels(kind="prompt_cached", **labels).inc(cached)
 
 
 def count_session(record) -> None:

@@ -84,6 +84,12 @@ class ServiceDescription:
     def default_target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def python_env(self) -> str:
+        """The interpreter ``make up`` runs the service with, where set: a service can live in an
+        environment of its own (the model service in .venv-vllm, docs/vllm.md)."""
+        return f"ATTUNE_{self.name.upper()}_PYTHON"
+
     def settings_class(self) -> type:
         return resolve(self.settings)
 

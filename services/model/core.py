@@ -177,7 +177,7 @@ class ModelService:
                                       completion_tokens=completion.completion_tokens,
                                       total_tokens=completion.prompt_tokens + completion.completion_tokens)
         metrics.count_tokens(model, request.context.caller_role, request.context.method,
-                             completion.prompt_tokens, completion.completion_tokens)
+                             completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens)
         log.debug("completion", prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                   finish_reason=completion.finish_reason, adapter=job.adapter)
         return {"text": completion.text, "finish_reason": completion.finish_reason, "usage": usage,

@@ -51,3 +51,7 @@ class ModelSettings(ServiceSettings):
     vllm_kv_cache_gib: float = Field(0, ge=0)
     # True skips torch.compile (faster start, slower decode on GPU).
     vllm_enforce_eager: bool = False
+    # Reuse the KV cache of a prompt prefix seen before (a session's system prompt and history, the
+    # judge's instructions), and split long prompts into chunks that share steps with decoding rows.
+    vllm_prefix_caching: bool = True
+    vllm_chunked_prefill: bool = True

@@ -13,6 +13,7 @@ import pytest
 from attune.orchestrator.stack import LocalStack
 from attune.services.common import registry
 from attune.services.common.net import free_port
+from attune.services.common.settings import SettingsError
 from attune.services.model.client import ModelClient, chat_request
 from tests.fixtures.stack import fresh_stack_specs
 
@@ -27,10 +28,17 @@ def stack(data_dir, tmp_path, monkeypatch):
     local.down(timeout_s=5)
 
 
-async def test_up_chat_and_graceful_down(processes, stack):
+async def test_up_chat_and_graceful_down(processes, stack, tmp_path, monkeypatch):
     local, spec = stack
+    # The service runs under the Python ATTUNE_MODEL_PYTHON names (as `make up` runs it from .venv-vllm).
+    called = tmp_path / "called-with"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" > {called}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv(spec.python_env, str(wrapper))
     states = await local.up(timeout_s=180)
     assert [s.health for s in states] == ["SERVING"]
+    assert called.read_text().split() == ["-m", "attune.services", "model"]
     assert local.start(spec) == states[0].pid, "a second up reuses the running service"
 
     async with ModelClient(spec.default_target) as client:
@@ -78,6 +86,14 @@ async def test_personalized_chat_remembers_across_sessions(processes, data_dir, 
         assert "used: I prefer short answers with bullet points" in second.stderr
     finally:
         local.down(timeout_s=30)
+
+
+def test_a_python_that_is_not_there_is_refused_by_name(stack, tmp_path, monkeypatch):
+    local, spec = stack
+    monkeypatch.setenv(spec.python_env, str(tmp_path / "no-such-python"))
+    with pytest.raises(SettingsError, match="ATTUNE_MODEL_PYTHON="):
+        local.start(spec)
+    assert local.down() == []
 
 
 def test_cli_reports_a_service_that_is_not_there(processes):

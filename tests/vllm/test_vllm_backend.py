@@ -155,3 +155,21 @@ async def test_grpc_serves_the_vllm_backend(vllm_core):
             assert chunks[-1].usage == over_grpc.usage
     finally:
         await server.stop()
+
+
+async def test_a_repeated_prefix_comes_from_the_cache_and_is_counted_per_role(vllm_core):
+    """Prefix caching is on by default: a second request sharing a long system prompt reuses its KV cache, and the
+    service counts those prompt tokens per caller role (kind prompt_cached) next to vLLM's own counters."""
+    from prometheus_client import REGISTRY
+
+    labels = {"model": MODEL_NAME, "caller_role": "judge", "method": "prefix-test", "kind": "prompt_cached"}
+    system = "You judge replies. Answer yes or no, then give one short reason. " * 12
+    before = REGISTRY.get_sample_value("attune_model_tokens_total", labels) or 0.0
+    hits_before = REGISTRY.get_sample_value("vllm:prefix_cache_hits_total", {"engine": "0", "model_name": MODEL_NAME})
+    for question in (QUESTION, "What is the capital of Spain?"):
+        await vllm_core.chat(chat_request([("system", system), ("user", question)], max_tokens=4,
+                                          caller_role="judge", method="prefix-test"))
+    cached = REGISTRY.get_sample_value("attune_model_tokens_total", labels) - before
+    assert cached >= 100, f"the shared system prompt (~170 tokens) should come from the cache, got {cached}"
+    hits = REGISTRY.get_sample_value("vllm:prefix_cache_hits_total", {"engine": "0", "model_name": MODEL_NAME})
+    assert hits is not None and hits - (hits_before or 0.0) >= cached, "vLLM's own metric is on /metrics too"

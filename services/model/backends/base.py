@@ -34,6 +34,8 @@ class Completion:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    # Of the prompt tokens, those the engine reused from its prefix cache; None: the engine has none.
+    cached_tokens: int | None = None
 
 
 @dataclass

@@ -70,6 +70,9 @@ class VllmBackend(Backend):
             max_loras=s.vllm_max_loras,
             max_lora_rank=s.vllm_max_lora_rank,
             enforce_eager=s.vllm_enforce_eager,
+            enable_prefix_caching=s.vllm_prefix_caching,
+            enable_chunked_prefill=s.vllm_chunked_prefill,
+            # Stats go only to the Prometheus logger passed at start, not to the log every 10 s.
             disable_log_stats=True,
         )
 
@@ -83,10 +86,15 @@ class VllmBackend(Backend):
 
         folder, self.model_name = await asyncio.to_thread(
             resolve_model_dir, self.settings.model, self.data_dir, self.settings.dtype)
+        from vllm.v1.metrics.loggers import PrometheusStatLogger
+
         args = self.engine_args(folder)
         # Engine start blocks for seconds (it spawns the engine core and waits for it);
-        # off the event loop, so the server's health checks keep answering meanwhile.
-        self.engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        # off the event loop, so the server's health checks keep answering meanwhile. The
+        # Prometheus logger puts vLLM's own metrics (vllm:prefix_cache_hits, running and
+        # waiting requests, time to first token) on the service's /metrics beside attune's.
+        self.engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args,
+                                              stat_loggers=[PrometheusStatLogger])
         self.tokenizer = self.engine.get_tokenizer()
         self.max_context = int(self.engine.model_config.max_model_len)
         log.info("model_loaded", model=self.model_name, folder=str(folder), dtype=self.settings.dtype,
@@ -217,8 +225,10 @@ class VllmBackend(Backend):
             raise Unavailable(f"vllm engine died: {err}") from None
 
     @staticmethod
-    def _completion(text: str, reason: str | None, prompt_tokens: int, completion_tokens: int) -> Completion:
-        return Completion(text, FINISH_REASONS.get(reason or "stop", "stop"), prompt_tokens, completion_tokens)
+    def _completion(text: str, reason: str | None, prompt_tokens: int, completion_tokens: int,
+                    cached_tokens: int | None) -> Completion:
+        return Completion(text, FINISH_REASONS.get(reason or "stop", "stop"), prompt_tokens, completion_tokens,
+                          cached_tokens)
 
     async def complete(self, job: Job) -> Completion:
         final = None
@@ -226,17 +236,24 @@ class VllmBackend(Backend):
             final = out
         result = final.outputs[0]
         return self._completion(result.text, result.finish_reason, len(final.prompt_token_ids),
-                                len(result.token_ids))
+                                len(result.token_ids), self._cached(final))
 
     async def stream(self, job: Job) -> AsyncIterator[Delta | Completion]:
-        text, reason, prompt_tokens, completion_tokens = "", None, 0, 0
+        text, reason, prompt_tokens, completion_tokens, cached = "", None, 0, 0, None
         async for out in self._generate(job, delta=True):
             if out.prompt_token_ids:
                 prompt_tokens = len(out.prompt_token_ids)
+            cached = self._cached(out) if cached is None else cached
             result = out.outputs[0]
             completion_tokens += len(result.token_ids)
             reason = result.finish_reason or reason
             if result.text:
                 text += result.text
                 yield Delta(result.text)
-        yield self._completion(text, reason, prompt_tokens, completion_tokens)
+        yield self._completion(text, reason, prompt_tokens, completion_tokens, cached)
+
+    def _cached(self, out) -> int | None:
+        """Prompt tokens the engine took from its prefix cache (None with prefix caching off)."""
+        if not self.settings.vllm_prefix_caching:
+            return None
+        return int(getattr(out, "num_cached_tokens", None) or 0)
