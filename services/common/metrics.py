@@ -42,6 +42,10 @@ EMBED_BATCH = Histogram(
     "attune_embed_batch_size", "Per encoder batch of the embedder: the calls it serves and their texts.",
     ["unit"], buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256),
 )
+# vLLM's own metrics that the dashboards read: the vllm backend puts them on the model service's /metrics.
+# tests/vllm checks that the engine exports each, tests/unit/test_dashboards.py that no dashboard names another.
+VLLM_METRICS = ("vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total", "vllm:num_requests_running",
+                "vllm:num_requests_waiting", "vllm:time_to_first_token_seconds_bucket")
 READY = Gauge("attune_service_ready", "1 when the service's backend can answer.", ["service"])
 # The orchestrator's runs (labels: benchmark method and task dataset).
 SESSIONS_STARTED = Counter("attune_sessions_started", "Benchmark sessions started.", ["method", "dataset"])

@@ -132,6 +132,19 @@ def test_dashboard_is_well_formed(path):
             assert target["datasource"]["uid"] == "${datasource}"
 
 
+VLLM_NAME = re.compile(r"vllm:[a-z_]+")
+
+
+def test_dashboards_read_only_the_vllm_metrics_the_engine_is_checked_to_export():
+    """vLLM's metrics come from the engine, not metrics.py: a dashboard may name those of metrics.VLLM_METRICS,
+    which tests/vllm finds on a real engine's registry."""
+    used = {name for path in DASHBOARD_FILES for expr in promql_strings(json.loads(path.read_text()))
+            for name in VLLM_NAME.findall(expr)}
+    assert used, "the engine panels read vLLM's own metrics"
+    assert used <= set(metrics.VLLM_METRICS), f"not checked against a real engine: {used - set(metrics.VLLM_METRICS)}"
+    assert VLLM_NAME.findall("rate(vllm:prefix_cache_hit_total[5m])") == ["vllm:prefix_cache_hit_total"]
+
+
 def test_dashboard_covers_every_metric(exported):
     """Each metric family of metrics.py appears on some dashboard."""
     used = set()

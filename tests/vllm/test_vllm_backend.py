@@ -173,3 +173,15 @@ async def test_a_repeated_prefix_comes_from_the_cache_and_is_counted_per_role(vl
     assert cached >= 100, f"the shared system prompt (~170 tokens) should come from the cache, got {cached}"
     hits = REGISTRY.get_sample_value("vllm:prefix_cache_hits_total", {"engine": "0", "model_name": MODEL_NAME})
     assert hits is not None and hits - (hits_before or 0.0) >= cached, "vLLM's own metric is on /metrics too"
+
+
+async def test_the_engine_exports_every_vllm_metric_the_dashboards_read(vllm_core):
+    from prometheus_client import REGISTRY, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from attune.services.common.metrics import VLLM_METRICS
+
+    await vllm_core.chat(chat_request(QUESTION, max_tokens=4))
+    samples = {sample.name for family in text_string_to_metric_families(generate_latest(REGISTRY).decode())
+               for sample in family.samples}
+    assert set(VLLM_METRICS) <= samples, f"missing: {set(VLLM_METRICS) - samples}"
