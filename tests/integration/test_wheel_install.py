@@ -118,7 +118,7 @@ def test_a_tiny_experiment_runs_judges_and_reports_from_the_wheel(full_env, tmp_
 
 def test_the_packaged_demo_experiment_is_found_by_name(full_env, tmp_path):
     plan = attune(full_env, "plan", "demo", cwd=tmp_path, env=stack_env(tmp_path)).stdout
-    assert "2 profiles x 2 sessions x 8 methods" in plan
+    assert "2 profiles x 2 sessions x 10 methods" in plan
 
 
 def test_a_light_extra_starts_its_service_to_serving_without_torch(wheel_path, tmp_path):
