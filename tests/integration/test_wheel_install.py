@@ -71,7 +71,7 @@ def attune(bin_dir: Path, *args: str, cwd: Path, env: dict, timeout: float = 900
 
 def demo_first_line(bin_dir: Path, cwd: Path, env: dict) -> str:
     """``attune demo``'s first line, which it prints once it has loaded its packaged experiment; the demo
-    itself (32 sessions) is stopped there."""
+    itself (40 sessions) is stopped there."""
     # COLUMNS: rich wraps its lines at 80 columns where no terminal says otherwise.
     demo = subprocess.Popen([str(bin_dir / "attune"), "demo", "--output-dir", "demo"], cwd=cwd,
                             env={**env, "COLUMNS": "400"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
