@@ -13,6 +13,7 @@ from attune.orchestrator.study.config import (
     AdapterArm,
     ClusterAdapters,
     DataConfig,
+    ExternalTest,
     SplitConfig,
     StudyConfig,
     UserAdapters,
@@ -20,6 +21,7 @@ from attune.orchestrator.study.config import (
 from attune.orchestrator.study.evaluate import METRICS
 from attune.orchestrator.study.examples import examples_for
 from attune.orchestrator.study.folder import Study
+from attune.orchestrator.study.generate import Difficulty
 from attune.orchestrator.study.pipeline import run_study
 from attune.services.common.settings import CommonSettings
 
@@ -28,7 +30,9 @@ ARM_PARAMS = {"eval_every": 2, "eval_max_tokens": 8, "batch_size": 2}
 
 def tiny_config() -> StudyConfig:
     return StudyConfig(
-        name="tiny", data=DataConfig(users=4, sessions=10), split=SplitConfig(online=4, held_out_users=0.25),
+        name="tiny", data=DataConfig(users=4, sessions=10, difficulty=Difficulty(paraphrase=0.4, noise=0.2, drift=0.3,
+                                                                                   context_only=0.3)),
+        split=SplitConfig(online=4, held_out_users=0.25), external_test=ExternalTest(dialogues=2),
         clusters=2, eval_replies_per_user=2, eval_rows=2,
         global_adapters=[AdapterArm(kind="lora", max_steps=4, params=ARM_PARAMS),
                          AdapterArm(kind="prefix", max_steps=4, params=ARM_PARAMS)],
@@ -47,6 +51,18 @@ async def test_every_phase_on_a_tiny_corpus_then_resume(processes, models, tmp_p
     assert list(summaries) == ["data", "baseline", "global", "users", "persona", "ablations", "analysis"]
     report = (folder / "f_analysis" / "REPORT.md").read_text()
     assert summaries["analysis"]["recommendation"] in report and "## Against the baseline" in report
+    # The report opens with which arms its tests separate and which are tied, on both tests.
+    opening = report.split("\n\n")[1:3]
+    assert opening[0].startswith("On the study's test users, by macro rouge_l") and "Tied" in opening[0]
+    assert opening[1].startswith("On the external cold-start test") and "## External test" in report
+    assert summaries["analysis"]["separation"] == opening[0]
+    # The external test: 2 shipped EdgeWisePersona dialogues, 2 replies each, for the baseline and each global arm.
+    for arm in ("b_baseline", "c_global/lora", "c_global/prefix"):
+        external = json.loads((folder / arm / "external" / "per_user.json").read_text())
+        assert list(external) == ["persona_000", "persona_001"]
+        assert len((folder / arm / "external" / "replies.jsonl").read_text().splitlines()) == 4
+    assert set(summaries["baseline"]["external_macro"]) == set(summaries["global"]["lora"]["external_macro"]) \
+        == set(METRICS)
 
     data = summaries["data"]
     assert data["users"] == 4 and data["held_out"] == 1
