@@ -111,7 +111,7 @@ def cmd_plan(args, common: CommonSettings) -> int:
     Console().print(table)
     Console().print(f"{result.sessions:,} sessions ({exp.n_profiles} profiles x {exp.n_sessions} sessions x "
                     f"{len(exp.methods)} methods), {result.turns_per_session:.1f} agent turns each; at "
-                    f"{args.tokens_per_second:,.0f} tokens/s: {result.hours(args.tokens_per_second):,.1f} hours")
+                    f"{args.tokens_per_second:,.0f} tokens/s: {_duration(result.hours(args.tokens_per_second))}")
     if args.measured:
         return _print_power(exp, Path(args.measured), args.effect)
     return 0
@@ -268,3 +268,8 @@ def _add_report_parser(sub) -> None:
     report.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     report.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0)")
     report.set_defaults(func=cmd_report)
+
+
+def _duration(hours: float) -> str:
+    """Hours, or minutes under an hour (a small experiment is not "0.0 hours")."""
+    return f"{hours:,.1f} hours" if hours >= 1 else f"{hours * 60:.0f} minutes"

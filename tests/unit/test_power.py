@@ -98,6 +98,7 @@ def test_plan_prints_the_power_table_from_a_pilot(tmp_path, capsys, monkeypatch)
     assert main(["plan", "demo", "--from", str(pilot_dir), "--effect", "0.5"]) == 0
     out = capsys.readouterr().out
     assert f"Power from {pilot_dir}" in out and "for 0.5" in out
+    assert "tokens/s: 0.0 hours" not in out and " minutes" in out, "a small experiment's time in minutes"
     task = next(line for line in out.splitlines() if "task_success" in line)
     assert " 4 " in task and "none" in task, "the pilot's 4 users; the demo's 2 users give no MDE"
     assert main(["plan", "demo", "--from", str(tmp_path / "missing")]) == 2
